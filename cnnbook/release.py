@@ -1,0 +1,121 @@
+"""Generate the student notebooks in ``notebooks/`` from the nbgrader sources in ``solutions/`` (CONTRIBUTING.md).
+
+``python -m cnnbook.release generate`` runs ``nbgrader generate_assignment`` for every assignment and replaces
+``notebooks/``; ``python -m cnnbook.release check`` regenerates into a temporary folder and fails if ``notebooks/``
+differs (stale) or if any released notebook leaks a solution, a hidden test or an nbgrader marker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from cnnbook.course import repo_root
+
+MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS|BEGIN MARK SCHEME")
+
+
+def assignments(root: Path) -> list[str]:
+    """Return the assignment names: the folders of ``solutions/`` that hold a notebook."""
+    return sorted(p.name for p in (root / "solutions").iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def nbgrader_command() -> list[str]:
+    """Return the command that runs the nbgrader of this Python environment."""
+    return [sys.executable, "-m", "nbgrader"]
+
+
+def generate(root: Path, dest: Path) -> None:
+    """Run ``nbgrader generate_assignment`` for every assignment, writing the releases under ``dest``."""
+    for name in assignments(root):
+        cmd = nbgrader_command() + ["generate_assignment", name, "--force", "--no-db",
+                                    f"--CourseDirectory.release_directory={dest}"]
+        proc = subprocess.run(cmd, cwd=root / "autograder", capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{proc.stdout}{proc.stderr}")
+
+
+def sources_of_solutions(root: Path) -> list[tuple[Path, str]]:
+    """Return (notebook, line) for every non-trivial line inside a solution region or a hidden-test block."""
+    found = []
+    for path in sorted((root / "solutions").rglob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            inside = False
+            for line in "".join(cell["source"]).splitlines():
+                if re.search(r"BEGIN (SOLUTION|HIDDEN TESTS)", line):
+                    inside = True
+                elif re.search(r"END (SOLUTION|HIDDEN TESTS)", line):
+                    inside = False
+                elif inside and len(line.strip()) >= 12:
+                    found.append((path, line.strip()))
+    return found
+
+
+def leaks(release: Path, root: Path) -> list[str]:
+    """Return one line per released notebook that contains a marker or a line of a solution or hidden test."""
+    secret_lines = {line for _, line in sources_of_solutions(root)}
+    problems = []
+    for path in sorted(release.rglob("*.ipynb")):
+        text = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+        if MARKERS.search(text):
+            problems.append(f"{path}: contains an nbgrader BEGIN/END marker")
+        public = {line.strip() for line in text.splitlines()}
+        leaked = sorted(secret_lines & public)
+        if leaked:
+            problems.append(f"{path}: contains solution or hidden-test code, e.g. {leaked[0]!r}")
+    return problems
+
+
+def differences(expected: Path, actual: Path) -> list[str]:
+    """Return the relative paths that differ between two release trees (missing, extra or changed)."""
+    diffs = []
+    names = {p.relative_to(expected) for p in expected.rglob("*") if p.is_file()}
+    names |= {p.relative_to(actual) for p in actual.rglob("*") if p.is_file()}
+    for rel in sorted(names):
+        a, b = expected / rel, actual / rel
+        if not a.exists():
+            diffs.append(f"{rel}: not produced by nbgrader from solutions/ (delete it)")
+        elif not b.exists():
+            diffs.append(f"{rel}: missing from notebooks/")
+        elif not filecmp.cmp(a, b, shallow=False):
+            diffs.append(f"{rel}: differs from what nbgrader generates from solutions/")
+    return diffs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``generate`` or ``check`` the release (see the module docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m cnnbook.release", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["generate", "check"])
+    args = parser.parse_args(argv)
+    root = repo_root()
+    released = root / "notebooks"
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "notebooks"
+        generate(root, fresh)
+        if args.action == "generate":
+            problems = leaks(fresh, root)
+            if problems:
+                print("\n".join(problems), file=sys.stderr)
+                return 1
+            shutil.rmtree(released, ignore_errors=True)
+            shutil.copytree(fresh, released)
+            print(f"released {len(list(released.rglob('*.ipynb')))} notebooks into {released.relative_to(root)}/")
+            return 0
+        problems = [f"notebooks/{d}" for d in differences(fresh, released)] + leaks(released, root)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        print("run `make release` to regenerate notebooks/ from solutions/", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

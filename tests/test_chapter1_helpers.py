@@ -1,0 +1,82 @@
+"""Chapter 1 helpers: filters, the grading checks and the TensorFlow reference, each against an independent oracle."""
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from cnnbook import grading
+from cnnbook.data import sample_photos
+from cnnbook.filters import line_filters
+
+
+def test_line_filters_detect_lines_of_their_own_orientation():
+    k = line_filters(7, channels=1)
+    vertical_line, horizontal_line = np.zeros((7, 7)), np.zeros((7, 7))
+    vertical_line[:, 3], horizontal_line[3, :] = 1, 1
+    assert np.sum(k[:, :, 0, 0] * vertical_line) == 7 and np.sum(k[:, :, 0, 0] * horizontal_line) == 1
+    assert np.sum(k[:, :, 0, 1] * horizontal_line) == 7 and np.sum(k[:, :, 0, 1] * vertical_line) == 1
+
+
+@pytest.mark.parametrize("size, channels", [(4, 3), (0, 3), (7, 0)])
+def test_line_filters_reject_bad_sizes(size, channels):
+    with pytest.raises(ValueError, match="size|channels"):
+        line_filters(size, channels)
+
+
+def test_sample_photos_are_scikit_learns_two_photos():
+    images, names = sample_photos()
+    assert images.shape == (2, 427, 640, 3) and images.dtype == np.float32
+    assert names == ["china.jpg", "flower.jpg"] and 0 <= images.min() and images.max() <= 1
+
+
+def test_reference_conv2d_equals_scipy_cross_correlation():
+    # Oracle: scipy.signal.correlate2d summed over input channels.
+    rng = np.random.default_rng(1)
+    x, w, b = rng.normal(size=(9, 8, 2)), rng.normal(size=(3, 2, 2, 3)), rng.normal(size=3)
+    expected = np.stack([sum(signal.correlate2d(x[:, :, c], w[:, :, c, o], mode="valid") for c in range(2)) + b[o]
+                         for o in range(3)], axis=-1)
+    np.testing.assert_allclose(grading.reference_conv2d(x, w, b), expected, atol=1e-6)
+
+
+def scipy_conv2d(x, w, b=None, stride=1, padding="valid"):
+    """An independent conv2d: scipy correlation on a TF-style padded input, then subsampling."""
+    kh, kw = w.shape[:2]
+    if padding == "same":
+        ph = max((-(-x.shape[0] // stride) - 1) * stride + kh - x.shape[0], 0)
+        pw = max((-(-x.shape[1] // stride) - 1) * stride + kw - x.shape[1], 0)
+        x = np.pad(x, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+    out = np.stack([sum(signal.correlate2d(x[:, :, c], w[:, :, c, o], mode="valid") for c in range(x.shape[2]))
+                    for o in range(w.shape[3])], axis=-1)[::stride, ::stride]
+    return out if b is None else out + b
+
+
+def test_check_conv2d_accepts_a_correct_implementation():
+    assert grading.check_conv2d_against_tf(scipy_conv2d, seed=7, count=40) is None
+
+
+def test_check_conv2d_rejects_a_flipped_kernel_with_a_useful_message():
+    def flipped(x, w, b=None, stride=1, padding="valid"):
+        return scipy_conv2d(x, w[::-1, ::-1], b, stride, padding)
+    with pytest.raises(AssertionError, match=r"random case \d+/40: .*wrong value at index"):
+        grading.check_conv2d_against_tf(flipped, seed=7, count=40)
+
+
+def test_check_conv2d_reports_stub_and_crashes():
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+    with pytest.raises(AssertionError, match="still raises NotImplementedError"):
+        grading.check_conv2d_against_tf(stub, seed=0, count=1)
+    with pytest.raises(AssertionError, match="raised KeyError"):
+        grading.check_conv2d_against_tf(lambda *a, **k: {}["x"], seed=0, count=1)
+
+
+@pytest.mark.parametrize("actual, message", [
+    (None, "got None"),
+    ("text", "expected a NumPy array"),
+    (np.zeros((2, 3)), r"shape \(2, 3\), expected \(2, 2\)"),
+    (np.array([[0, 0], [0, np.nan]]), "NaN"),
+    (np.array([[0, 0], [0, 2.0]]), r"index \(1, 1\): yours 2, expected 1 \(1 of 4 values differ\)"),
+])
+def test_expect_array_messages(actual, message):
+    with pytest.raises(AssertionError, match=message):
+        grading.expect_array(actual, np.array([[0, 0], [0, 1.0]]), "test")
