@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= sample
 
-.PHONY: all setup notebooks site book test release setup-cells regen-lessons clean
+.PHONY: all setup notebooks site book test release setup-cells regen-lessons clean browser-deps
 
 ## all: set up, execute every notebook in the sample profile, build the site and print where it is
 all: setup notebooks site
@@ -31,8 +31,14 @@ site: setup
 
 book: notebooks site
 
+## browser-deps: install Debian's chromium for tests/test_browser.py if it is missing (idempotent; apt-get, root or sudo)
+browser-deps:
+	@test -x /usr/bin/chromium || { echo "installing chromium (Debian package) for the browser test"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 ## test: set up, then run the whole test suite (what CI runs)
-test: setup
+test: setup browser-deps
 	$(PY) -m pytest -q
 
 ## release: regenerate notebooks/ from solutions/ with nbgrader (commit both)

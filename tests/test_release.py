@@ -33,7 +33,7 @@ def test_leak_detector_catches_a_solution_line_and_a_marker(repo, tmp_path):
     shutil.copytree(repo / "notebooks", fake)
     victim = next(fake.rglob("*.ipynb"))
     nb = json.loads(victim.read_text())
-    _, secret = release.sources_of_solutions(repo)[0]
+    secret = sorted(release.secret_lines(release.source_of(victim, fake, repo)))[0]
     nb["cells"][-1]["source"] = secret + "\n### END HIDDEN TESTS"
     victim.write_text(json.dumps(nb))
     problems = release.leaks(fake, repo)

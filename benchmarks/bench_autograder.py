@@ -1,0 +1,94 @@
+"""Autograder throughput: seconds per submission of the heaviest exercise, and submissions a minute for a batch.
+
+    .venv/bin/python benchmarks/bench_autograder.py [--batch 40] [--jobs 2] [--assignment ch01_convolution]
+
+Builds a course in a temporary folder, releases it, makes BATCH submissions of ASSIGNMENT from its solution (every
+one correct, so every cell runs in full), times one submission alone (--jobs 1), then the whole batch with --jobs,
+and prints both figures with the machine's core count. Timing lives here, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def perfect_submission(course_dir: Path, assignment: str) -> dict[str, bytes]:
+    """Each released notebook of the assignment with its solution cells filled in from the source."""
+    out = {}
+    for rel in sorted((course_dir / "release" / assignment).glob("*.ipynb")):
+        src = json.loads((course_dir / "source" / assignment / rel.name).read_text())
+        answers = {}
+        for cell in src["cells"]:
+            meta = cell["metadata"].get("nbgrader", {})
+            if meta.get("solution") and cell["cell_type"] == "code":
+                text = "".join(cell["source"])
+                answers[meta["grade_id"]] = "".join(line for line in text.splitlines(True)
+                                                    if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line)
+        nb = json.loads(rel.read_text())
+        for cell in nb["cells"]:
+            gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+            if gid in answers:
+                cell["source"] = answers[gid]
+        out[rel.name] = json.dumps(nb).encode()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=40)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--assignment", default="ch01_convolution")
+    args = parser.parse_args()
+    course = load("course", REPO / "autograder" / "course.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "course"
+        course.init(root)
+        course.release(root)
+        files = perfect_submission(root, args.assignment)
+        inbox = Path(tmp) / "lms"
+        for i in range(args.batch):
+            for name, data in files.items():
+                (inbox / f"s{i:03d}" / args.assignment).mkdir(parents=True, exist_ok=True)
+                (inbox / f"s{i:03d}" / args.assignment / name).write_bytes(data)
+        course.collect(root, args.assignment, inbox)
+        single = root / "submitted"
+        others = sorted(p for p in single.iterdir() if p.name != "s000")
+        parked = Path(tmp) / "parked"
+        parked.mkdir()
+        for p in others:                       # time one submission alone first
+            p.rename(parked / p.name)
+        t0 = time.perf_counter()
+        one = course.autograde(root, args.assignment, jobs=1)
+        t_one = time.perf_counter() - t0
+        for p in others:
+            (parked / p.name).rename(p)
+        t0 = time.perf_counter()
+        results = course.autograde(root, args.assignment, jobs=args.jobs)
+        t_batch = time.perf_counter() - t0
+        scores = {r.score for r in results}
+    print(f"machine: {os.cpu_count()} cores; assignment {args.assignment}; sandbox "
+          f"{'on' if course.sandbox.namespaces_available() else 'limits only'}")
+    print(f"one submission alone (--jobs 1): {t_one:.1f} s (score {one[0].score:g}/{one[0].max_score:g})")
+    print(f"batch of {args.batch} (--jobs {args.jobs}): {t_batch:.1f} s = {t_batch / args.batch:.1f} s a submission, "
+          f"{60 * args.batch / t_batch:.1f} submissions a minute; scores {sorted(scores)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Writes the corpus of broken and hostile submissions of chapter 1's exercise (tests/test_autograder_corpus.py).
+
+    python tests/corpus/make_corpus.py COURSE_DIR OUT_DIR
+
+Each submission is made from the notebook released in COURSE_DIR, as a student would hand it in (LMS layout:
+OUT_DIR/STUDENT_ch01_convolution_exercises.ipynb). CASES says, for each, the score it must get (the oracle: the
+points of the source notebook — 2 a test cell — and what the code earns honestly) and a phrase its feedback must
+contain. Generated, not committed: one case is a 50 MB file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ASSIGNMENT = "ch01_convolution"
+NOTEBOOK = "ch01_convolution_exercises.ipynb"
+
+# Right for padding="valid", wrong for "same": earns the two "valid" test cells, 2 + 2 points.
+VALID_ONLY = '''def conv2d(x, w, b=None, stride=1, padding="valid"):
+    kh, kw, _, c_out = w.shape
+    h_out, w_out = (x.shape[0] - kh) // stride + 1, (x.shape[1] - kw) // stride + 1
+    out = np.zeros((h_out, w_out, c_out))
+    for i in range(h_out):
+        for j in range(w_out):
+            out[i, j] = np.tensordot(x[i * stride:i * stride + kh, j * stride:j * stride + kw], w, axes=3)
+    return out if b is None else out + b
+'''
+
+
+def solution_code() -> str:
+    """The solution of the source notebook without its markers: what a perfect student writes."""
+    nb = json.loads((REPO / "solutions" / ASSIGNMENT / NOTEBOOK).read_text())
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "conv2d")
+    return "".join(line for line in "".join(cell["source"]).splitlines(True) if "SOLUTION" not in line)
+
+
+def cases(course: Path) -> dict:
+    """{student: (expected score, feedback phrase, what to do to the released notebook)}."""
+    perfect = solution_code()
+    gradebook = course / "gradebook.db"
+    source_nb = course / "source" / ASSIGNMENT / NOTEBOOK
+    return {
+        "perfect": (8, "all tests passed", {"conv2d": perfect}),
+        "validonly": (4, "test_same_padding (0 of 2 points)", {"conv2d": VALID_ONLY}),
+        "syntaxerror": (0, "SyntaxError", {"conv2d": "def conv2d(x, w:\n    return x\n"}),
+        "infiniteloop": (4, "stopped after", {"conv2d": VALID_ONLY + "while True:\n    pass\n"}),
+        "memoryhog": (0, "ran out of memory", {"conv2d": perfect.replace(
+            "    x, w = np.asarray", "    hog = bytearray(64 * 2**30)\n    x, w = np.asarray")}),
+        "sysexit": (0, "SystemExit", {"conv2d": "import sys\n" + perfect.replace(
+            "    x, w = np.asarray", "    sys.exit(0)\n    x, w = np.asarray")}),
+        "osexit": (0, "kernel died", {"conv2d": perfect + "import os\nos._exit(0)\n"}),
+        "deletedcell": (6, "'test_same_padding' (2 points) is missing", {"conv2d": perfect, "DELETE": "test_same_padding"}),
+        "changedcellid": (8, "all tests passed", {"conv2d": perfect, "CELL_IDS": True}),
+        "changedgradeid": (6, "unknown grader id 'my_test'", {"conv2d": perfect,
+                                                              "RENAME": ("test_channels_and_bias", "my_test")}),
+        "editedtests": (4, "you changed the locked cell", {"conv2d": VALID_ONLY, "TAMPER_TESTS": True}),
+        "patchhelpers": (0, "changes how the grader works", {"conv2d": VALID_ONLY + (
+            "import cnnbook.grading\n"
+            "cnnbook.grading.check_conv2d_against_tf = lambda *a, **k: None\n"
+            "expect_array = lambda *a, **k: None\n")}),
+        "patchassert": (0, "changes how the grader works", {"conv2d": (
+            "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n")}),
+        "patchimport": (0, "changes how the grader works", {"conv2d": VALID_ONLY + (
+            "m = __import__('import' + 'lib')\nm.reload = lambda module: module\n")}),
+        "writesgradebook": (8, "all tests passed", {"conv2d": perfect + (
+            "for target in ['../../../gradebook.db', '../../../planted.txt', "
+            f"{str(gradebook)!r}, {str(course / 'planted.txt')!r}, {str(REPO / 'planted.txt')!r}]:\n"
+            "    try:\n"
+            "        open(target, 'w').write('planted')\n"
+            "    except OSError as exc:\n"
+            "        print('blocked:', type(exc).__name__)\n")}),
+        "hugeoutput": (8, "because of saved outputs", {"conv2d": perfect, "HUGE": 50 * 2**20}),
+        "notjson": (0, "is not a notebook file", {"RAW": b"PK\x03\x04 this is a zip file, not a notebook" * 100}),
+        "wrongassignment": (0, "not the notebook of this assignment", {"OTHER": True}),
+        "wrongtype": (0, "expected a NumPy array", {"conv2d": perfect.replace("    return out\n",
+                                                                            "    return [str(out)]\n")}),
+        "wrongshape": (0, "shape", {"conv2d": perfect.replace("    return out\n",
+                                                            "    return np.moveaxis(out, -1, 0)\n")}),
+        "readsheldout": (0, "FileNotFoundError", {"conv2d": (
+            f"import json, pathlib\nsrc = json.loads(pathlib.Path({str(source_nb)!r}).read_text())\n"
+            f"labels = np.load({str(REPO / 'autograder' / 'data' / 'mnist_heldout.npz')!r})\n"
+            "pathlib.Path('stolen.py').write_text(''.join(c['source'] for c in src['cells']))\n")}),
+    }
+
+
+def other_notebook(course: Path) -> dict:
+    """A notebook of another assignment: another released exercise if there is one, else the chapter 1 lesson."""
+    for path in sorted((course / "release").glob("*/*.ipynb")):
+        if path.parent.name != ASSIGNMENT:
+            return json.loads(path.read_text())
+    return json.loads((REPO / "book" / "ch01_convolution.ipynb").read_text())
+
+
+def make(released: dict, spec: dict, course: Path) -> bytes:
+    """Apply one case's changes to a copy of the released notebook; return the file's bytes."""
+    if "RAW" in spec:
+        return spec["RAW"]
+    nb = other_notebook(course) if spec.get("OTHER") else copy.deepcopy(released)
+    cells = []
+    for i, cell in enumerate(nb["cells"]):
+        meta = cell["metadata"].get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if gid == spec.get("DELETE"):
+            continue
+        if gid in spec and gid != "DELETE":
+            cell["source"] = spec[gid]
+        if spec.get("RENAME") and gid == spec["RENAME"][0]:
+            meta["grade_id"] = spec["RENAME"][1]
+        if spec.get("CELL_IDS"):
+            cell["id"] = f"student-renamed-{i}" if i % 2 else "not a valid id!"
+        if spec.get("TAMPER_TESTS") and meta.get("grade"):
+            cell["source"] = "pass  # the tests were deleted\n"
+            meta["checksum"] = "0" * 32
+            meta["points"] = 100
+        if spec.get("HUGE") and gid == "conv2d":
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "x" * spec["HUGE"]}]
+        cells.append(cell)
+    nb["cells"] = cells
+    return json.dumps(nb).encode()
+
+
+def write(course: Path, out: Path) -> dict:
+    """Write every case to OUT as STUDENT_NOTEBOOK; return {student: (score, phrase)}."""
+    released = json.loads((course / "release" / ASSIGNMENT / NOTEBOOK).read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    for student, (score, phrase, spec) in cases(course).items():
+        (out / f"{student}_{NOTEBOOK}").write_bytes(make(released, spec, course))
+        expected[student] = (score, phrase)
+    return expected
+
+
+if __name__ == "__main__":
+    for name, (score, phrase) in write(Path(sys.argv[1]).resolve(), Path(sys.argv[2])).items():
+        print(f"{name}: {score} points, feedback mentions {phrase!r}")

@@ -1,0 +1,71 @@
+"""Every chapter's exercise, graded by the real harness (sandboxed kernels, nbgrader autograde): a submission with
+the author's solutions earns every point, the untouched student notebook earns none.
+
+Oracle: the points written in each source notebook's test cells (nbgrader's own max_score).
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("course", REPO / "autograder" / "course.py")
+course = importlib.util.module_from_spec(spec)
+sys.modules.setdefault("course", course)
+spec.loader.exec_module(course)
+
+ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if any(p.glob("*.ipynb")))
+
+
+def answers(source: Path) -> dict:
+    """The code between the solution markers of every solution cell, keyed by grade id."""
+    found = {}
+    for cell in json.loads(source.read_text())["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if not meta.get("solution") or cell["cell_type"] != "code":
+            continue
+        lines = "".join(cell["source"]).splitlines()
+        kept, inside = [], False
+        for line in lines:
+            if "BEGIN SOLUTION" in line:
+                inside = True
+            elif "END SOLUTION" in line:
+                inside = False
+            else:
+                kept.append(line)
+        found[meta["grade_id"]] = "\n".join(kept)
+    return found
+
+
+def points(source: Path) -> float:
+    return sum(c["metadata"]["nbgrader"].get("points", 0) for c in json.loads(source.read_text())["cells"]
+               if c["metadata"].get("nbgrader", {}).get("grade"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solutions_earn_every_point_and_the_untouched_notebook_none(assignment, tmp_path):
+    root = tmp_path / "course"
+    course.init(root)
+    course.release(root)
+    inbox = tmp_path / "inbox"
+    for source in sorted((REPO / "solutions" / assignment).glob("*.ipynb")):
+        released = root / "release" / assignment / source.name
+        for student, filled in (("perfect", answers(source)), ("untouched", {})):
+            nb = json.loads(released.read_text())
+            for cell in nb["cells"]:
+                gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+                if gid in filled:
+                    cell["source"] = filled[gid]
+            dest = inbox / student / assignment / source.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(json.dumps(nb))
+    course.collect(root, assignment, inbox)
+    results = {r.student: r for r in course.autograde(root, assignment, jobs=2)}
+    expected = sum(points(s) for s in (REPO / "solutions" / assignment).glob("*.ipynb"))
+    assert results["perfect"].max_score == expected
+    assert results["perfect"].score == expected, results["perfect"].notes
+    assert results["untouched"].score == 0, results["untouched"].notes

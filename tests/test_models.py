@@ -1,0 +1,202 @@
+"""cnnbook.models against keras.applications (same weights, same shapes) and the papers' parameter counts."""
+
+import keras
+import numpy as np
+import pytest
+
+from cnnbook import models
+
+SMALL = (32, 32, 3)
+
+
+def weight_shapes(model):
+    return sorted(tuple(v.shape) for v in model.weights)
+
+
+def trainable(model):
+    return int(sum(np.prod(v.shape) for v in model.trainable_weights))
+
+
+def conv(k, c_in, c_out, bias=True):
+    return k * k * c_in * c_out + (c_out if bias else 0)
+
+
+# ------------------------------------------------------------ equal to keras.applications (oracle: Keras itself)
+
+#: Keras documents these counts for its applications (keras.io/api/applications, "Parameters" column).
+KERAS_DOCUMENTED = {"VGG16": 138_357_544, "VGG19": 143_667_240, "ResNet50": 25_636_712, "DenseNet121": 8_062_504,
+                    "MobileNet": 4_253_864, "Xception": 22_910_480}
+
+
+@pytest.fixture(scope="module")
+def ours():
+    """Each builder's model at its reference size, built once for the whole module."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = models.KERAS_EQUIVALENTS[name]()
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_DOCUMENTED))
+def test_equal_to_keras_applications(name, ours):
+    model = ours(name)
+    ref = getattr(keras.applications, name)(weights=None)
+    assert model.count_params() == ref.count_params() == KERAS_DOCUMENTED[name]
+    assert trainable(model) == trainable(ref)
+    assert weight_shapes(model) == weight_shapes(ref)
+    assert model.input_shape == ref.input_shape
+    assert model.output_shape == ref.output_shape == (None, 1000)
+
+
+# -------------------------------------------------------------------------------- paper counts (oracle: formulas)
+
+def test_alexnet_62_378_344():
+    model = models.alexnet()
+    by_hand = (conv(11, 3, 96) + conv(5, 96, 256) + conv(3, 256, 384) + conv(3, 384, 384) + conv(3, 384, 256)
+               + (6 * 6 * 256 + 1) * 4096 + 4097 * 4096 + 4097 * 1000)
+    assert model.count_params() == by_hand == 62_378_344
+    assert model.get_layer("pool5").output.shape[1:] == (6, 6, 256)
+
+
+def test_lenet5_both_variants():
+    by_hand = conv(5, 1, 6) + conv(5, 6, 16) + conv(5, 16, 120) + 121 * 84 + 85 * 10
+    for modern in (False, True):
+        model = models.lenet5(modern=modern)
+        assert model.count_params() == by_hand == 61_706
+        assert model.get_layer("C5").output.shape[1:] == (1, 1, 120)
+    assert isinstance(models.lenet5().get_layer("S2"), keras.layers.AveragePooling2D)
+    assert isinstance(models.lenet5(modern=True).get_layer("S2"), keras.layers.MaxPooling2D)
+
+
+def resnet_trainable_by_hand(stages, num_classes=1000):
+    """Trainable weights of a basic-unit ResNet: convs without bias, BN gamma and beta (He et al. 2015, table 1)."""
+    total = conv(7, 3, 64, bias=False) + 2 * 64
+    c_in = 64
+    for stage, units in enumerate(stages):
+        f = 64 * 2 ** stage
+        for u in range(units):
+            total += conv(3, c_in, f, False) + conv(3, f, f, False) + 4 * f
+            if c_in != f:
+                total += conv(1, c_in, f, False) + 2 * f
+            c_in = f
+    return total + 513 * num_classes
+
+
+@pytest.mark.parametrize("depth, expected", [(18, 11_689_512), (34, 21_797_672)])
+def test_resnet18_34_trainable(depth, expected):
+    # 11.7 M and 21.8 M in He et al. (2015); the exact figures are torchvision's resnet18/resnet34
+    model = models.resnet(depth)
+    assert trainable(model) == resnet_trainable_by_hand(models.RESNET_STAGES[depth]) == expected
+    assert round(trainable(model) / 1e6, 1) == {18: 11.7, 34: 21.8}[depth]
+    bn_channels = sum(v.shape[0] for v in model.non_trainable_weights) // 2
+    assert model.count_params() == expected + 2 * bn_channels  # Keras also counts BN's moving mean and variance
+
+
+def test_googlenet_by_hand():
+    # GoogLeNet's table 1 rounds (and in places mis-states) its per-module counts: sum the layers by hand instead
+    total, c_in = conv(7, 3, 64) + conv(1, 64, 64) + conv(3, 64, 192), 192
+    for f1, r3, f3, r5, f5, fp in models.GOOGLENET_MODULES.values():
+        total += conv(1, c_in, f1) + conv(1, c_in, r3) + conv(3, r3, f3) + conv(1, c_in, r5) + conv(5, r5, f5) + \
+            conv(1, c_in, fp)
+        c_in = f1 + f3 + f5 + fp
+    model = models.googlenet()
+    assert model.count_params() == total + (c_in + 1) * 1000 == 6_998_552
+    assert model.get_layer("inception_5b_concat").output.shape[1:] == (7, 7, 1024)
+
+
+def test_inception_module_params_and_shape():
+    x = keras.Input((28, 28, 192))
+    y = models.inception_module(x, *models.GOOGLENET_MODULES["3a"], name="m")
+    model = keras.Model(x, y)
+    expected = conv(1, 192, 64) + conv(1, 192, 96) + conv(3, 96, 128) + conv(1, 192, 16) + conv(5, 16, 32) + \
+        conv(1, 192, 32)
+    assert model.count_params() == expected
+    assert y.shape[1:] == (28, 28, 256)
+
+
+def test_se_block_params_and_scaling():
+    x = keras.Input((7, 7, 64))
+    model = keras.Model(x, models.squeeze_excite(x, ratio=16, name="se"))
+    assert model.count_params() == (64 * 4 + 4) + (4 * 64 + 64)
+    for layer in model.layers:  # zero weights: every channel scaled by sigmoid(0) = 0.5
+        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    data = np.random.default_rng(0).normal(size=(2, 7, 7, 64)).astype("float32")
+    np.testing.assert_allclose(model.predict(data, verbose=0), 0.5 * data, rtol=1e-6)
+
+
+def test_se_resnet50_adds_two_dense_per_unit(ours):
+    plain, se = ours("ResNet50"), models.resnet(50, se_ratio=16)
+    extra = 0
+    for stage, units in enumerate(models.RESNET_STAGES[50]):
+        c = 256 * 2 ** stage
+        extra += units * ((c * (c // 16) + c // 16) + (c // 16 * c + c))
+    assert se.count_params() - plain.count_params() == extra
+    assert 28.0e6 < se.count_params() < 28.2e6  # Hu et al. (2018), table 2: 28.1 M vs 25.6 M
+
+
+def test_residual_unit_adds_its_input():
+    x = keras.Input((8, 8, 16))
+    model = keras.Model(x, models.residual_unit(x, 16, name="u"))
+    data = np.random.default_rng(1).normal(size=(3, 8, 8, 16)).astype("float32")
+    assert not np.allclose(model.predict(data, verbose=0), np.maximum(data, 0))
+    for name in ("u_bn2",):  # a zero last BN silences the branch: what remains is relu(input)
+        bn = model.get_layer(name)
+        bn.set_weights([np.zeros_like(w) if i < 2 else w for i, w in enumerate(bn.get_weights())])
+    np.testing.assert_allclose(model.predict(data, verbose=0), np.maximum(data, 0), atol=1e-6)
+
+
+def test_projection_shortcut_when_shape_changes():
+    x = keras.Input((8, 8, 16))
+    y = models.residual_unit(x, 32, strides=2, name="u")
+    assert y.shape[1:] == (4, 4, 32)
+    assert keras.Model(x, y).get_layer("u_proj").kernel.shape == (1, 1, 16, 32)
+
+
+# ------------------------------------------------------------------------------------- small inputs, knobs
+
+@pytest.mark.parametrize("builder, shape", [
+    (models.alexnet, (67, 67, 3)), (models.googlenet, SMALL), (models.resnet18, SMALL), (models.resnet34, SMALL),
+    (models.densenet121, SMALL), (models.mobilenet, SMALL), (models.xception, SMALL), (models.vgg16, SMALL),
+    (models.lenet5, (32, 32, 1)),
+])
+def test_small_inputs_predict(builder, shape):
+    model = builder(input_shape=shape, num_classes=7)
+    out = np.asarray(model(np.zeros((2, *shape), "float32"), training=False))  # eager: no tracing
+    assert out.shape == (2, 7)
+    np.testing.assert_allclose(out.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_width_knobs():
+    assert models.mobilenet(SMALL, 10, width=0.5).count_params() == keras.applications.MobileNet(
+        weights=None, input_shape=SMALL, classes=10, alpha=0.5).count_params()
+    assert models.resnet(18, SMALL, 10, width=32).get_layer("conv5_block2_out").output.shape[-1] == 256
+    assert models.vgg(16, SMALL, 10, width=16, dense_units=64).get_layer("block5_conv3").output.shape[-1] == 128
+
+
+def test_deep_cnn_plain_and_residual_counts():
+    width = 16
+    for depth in (2, 5, 8):
+        plain = models.deep_cnn(depth, width=width)
+        res = models.deep_cnn(depth, width=width, residual=True, batch_norm=True)
+        assert plain.count_params() == conv(3, 1, width) + (depth - 1) * conv(3, width, width) + (width + 1) * 10
+        # with BN: no conv biases, 4 BN numbers per channel per conv
+        assert res.count_params() == plain.count_params() + depth * 3 * width
+        assert sum(isinstance(layer, keras.layers.Add) for layer in res.layers) == (depth - 1) // 2
+
+
+def test_small_cnn_under_budget():
+    model = models.small_cnn(filters=(32, 64), batch_norm=True)
+    assert model.count_params() < 100_000
+    assert model.output_shape == (None, 10)
+
+
+def test_counting_knows_every_layer():
+    from cnnbook import counting
+
+    counts = counting.count(models.alexnet())
+    assert counts.not_counted == []
+    assert counts.params == 62_378_344

@@ -1,0 +1,138 @@
+"""Tests of cnnbook.transfer (chapter 6).
+
+Oracles: the published parameter counts of the keras.applications models without their top (VGG16 14,714,688;
+ResNet50 23,587,712 with 53,120 non-trainable BN statistics; MobileNetV2 2,257,984 with 34,112), the conv/BN
+formulas k*k*c_in*c_out + c_out and 4*c (gamma, beta, mean, variance) written out by hand, cnnbook.counting.count,
+and the moving statistics of BatchNormalization read before and after a training-mode forward pass.
+"""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from cnnbook import counting, grading, transfer  # noqa: E402
+
+
+def conv(k, c_in, c_out, bias=True):
+    return k * k * c_in * c_out + (c_out if bias else 0)
+
+
+@pytest.fixture(scope="module")
+def vgg16():
+    return transfer.backbone("VGG16")
+
+
+def test_vgg16_frozen_then_block5(vgg16, capsys):
+    assert transfer.freeze(vgg16) == {"trainable": 0, "non_trainable": 14_714_688, "total": 14_714_688}
+    block5 = 3 * conv(3, 512, 512)
+    assert block5 == 7_079_424
+    after = transfer.unfreeze(vgg16, "block5")
+    assert after == {"trainable": 7_079_424, "non_trainable": 14_714_688 - 7_079_424, "total": 14_714_688}
+    assert after["non_trainable"] == 7_635_264
+    out = capsys.readouterr().out
+    assert "block5_conv1, block5_conv2, block5_conv3" in out and "7,079,424" in out and "7,635,264" in out
+    # the same by layer name and by index, and the counting module agrees
+    assert transfer.unfreeze(vgg16, "block5_conv1", verbose=False) == after
+    assert transfer.unfreeze(vgg16, -4, verbose=False) == after
+    counts = counting.count(vgg16)
+    assert (counts.trainable, counts.non_trainable) == (7_079_424, 7_635_264)
+    transfer.freeze(vgg16, verbose=False)
+
+
+def test_resnet50_conv5_unfrozen_keeps_batch_norm_frozen():
+    base = transfer.backbone("ResNet50")
+    assert transfer.param_counts(base) == {"trainable": 23_534_592, "non_trainable": 53_120, "total": 23_587_712}
+    after = transfer.unfreeze(base, "conv5", verbose=False)
+    first = conv(1, 1024, 512) + conv(3, 512, 512) + conv(1, 512, 2048) + conv(1, 1024, 2048)
+    others = 2 * (conv(1, 2048, 512) + conv(3, 512, 512) + conv(1, 512, 2048))
+    assert after["trainable"] == first + others == 14_953_472
+    assert after["total"] == 23_587_712
+    assert all(not l.trainable for l in base.layers if transfer.is_batch_norm(l))
+
+
+def test_mobilenetv2_top_layers_and_batch_norm_mode():
+    base = transfer.backbone("MobileNetV2", (96, 96, 3))
+    assert transfer.param_counts(base) == {"trainable": 2_223_872, "non_trainable": 34_112, "total": 2_257_984}
+    model = transfer.attach_head(base, 3)
+    # head: 1280 features -> 3 classes
+    assert transfer.param_counts(model)["trainable"] == 1280 * 3 + 3
+    transfer.unfreeze(base, -3, verbose=False)  # Conv_1, Conv_1_bn, out_relu: a 1x1 conv 320 -> 1280, no bias
+    assert transfer.param_counts(base)["trainable"] == conv(1, 320, 1280, bias=False)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 96, 96, 3)).astype("float32")
+    assert transfer.batch_norm_in_inference(model, x)
+    # the point of keeping BN frozen: with trainable BN, fit's training=True overrides base(x, training=False)
+    transfer.unfreeze(base, -3, keep_batch_norm_frozen=False, verbose=False)
+    assert not transfer.batch_norm_in_inference(model, x)
+
+
+def test_imagenet_offline_names_sample_profile(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise Exception("URL fetch failure on https://example.invalid: None -- no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_network)
+    import keras.src.applications.vgg16 as vgg16_module
+    monkeypatch.setattr(vgg16_module.file_utils, "get_file", no_network)
+    with pytest.raises(transfer.WeightsUnavailable, match="sample"):
+        transfer.backbone("VGG16", (32, 32, 3), weights="imagenet")
+
+
+def test_full_path_on_fake_photos_and_grading_checks(tmp_path):
+    """What a full run executes (backbone, preprocess_input, head, fit with callbacks, unfreeze, recompile), offline."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 5, 20)
+    model, base = transfer.transfer_model("VGG16", 5, (32, 32, 3))
+    grading.check_frozen_base_with_head(model, base, 5)
+    transfer.compile_for(model, 1e-3)
+    history = model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0,
+                        callbacks=transfer.callbacks(tmp_path / "best.keras", patience=1))
+    assert (tmp_path / "best.keras").exists() and len(history.history["val_accuracy"]) >= 1
+    transfer.unfreeze(base, "block5", verbose=False)
+    transfer.compile_for(model, 1e-5)
+    model.fit(x, y, epochs=1, verbose=0)
+    matrix = transfer.confusion(y, model.predict(x, verbose=0).argmax(1), 5)
+    assert matrix.sum() == 20 and matrix.shape == (5, 5)
+    with pytest.raises(AssertionError, match="trainable"):
+        grading.check_frozen_base_with_head(model, base, 5)
+
+
+def test_feature_extractor_and_helpers():
+    from cnnbook import models
+
+    source = models.small_cnn(num_classes=5, global_pool=False)
+    base = transfer.feature_extractor(source)
+    assert base.output.shape[1:] == (7 * 7 * 64,)
+    assert transfer.block_start(base, "block2") == [l.name for l in base.layers].index("block2_conv1")
+    idx = transfer.few_per_class(np.repeat(np.arange(5), 10), 3, seed=1)
+    assert len(idx) == 15 and np.bincount(np.repeat(np.arange(5), 10)[idx]).tolist() == [3] * 5
+    m = transfer.confusion([0, 0, 1, 2], [0, 1, 1, 1], 3)
+    assert m.tolist() == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    assert transfer.top_confusions(m, "abc") == [("a", "b", 1), ("c", "b", 1)]
+    with pytest.raises(ValueError, match="block1"):
+        transfer.block_start(base, "block9")
+
+
+def test_check_unfrozen_top_catches_mistakes():
+    base = transfer.backbone("MobileNetV2", (64, 64, 3))
+    model = transfer.attach_head(base, 2)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+
+    def good(model, base, n, learning_rate):
+        transfer.unfreeze(base, -n, verbose=False)
+        return transfer.compile_for(model, learning_rate)
+
+    def not_recompiled(model, base, n, learning_rate):
+        transfer.unfreeze(base, -n, verbose=False)
+        return model
+
+    def bn_trainable(model, base, n, learning_rate):
+        transfer.unfreeze(base, -n, keep_batch_norm_frozen=False, verbose=False)
+        return transfer.compile_for(model, learning_rate)
+
+    grading.check_unfreeze_top(good, "MobileNetV2", 12)
+    with pytest.raises(AssertionError, match="compile"):
+        grading.check_unfreeze_top(not_recompiled, "MobileNetV2", 12)
+    with pytest.raises(AssertionError, match="BatchNormalization"):
+        grading.check_unfreeze_top(bn_trainable, "MobileNetV2", 12)
