@@ -1,8 +1,11 @@
 """Helper package of the course "Deep Computer Vision with Keras".
 
-Modules are named by role: ``profiles`` (sample/full), ``filters`` and ``viz`` (chapter 1),
-``arithmetic`` (chapter 2), ``counting`` (chapter 3), ``models`` (chapter 4), ``data``,
-``grading`` (hidden tests), and the course tooling ``runner``, ``release`` and ``setupcell``.
+Modules are named by role, each pointing to the chapter that explains it:
+``profiles`` (the sample/full profiles), ``data`` (datasets and input pipelines), ``filters`` and ``viz``
+(chapter 1 and plots), ``arithmetic`` and ``animations`` (chapter 2), ``counting`` (chapter 3), ``models``
+(chapter 4), ``augment`` (chapter 5), ``transfer`` (chapter 6), ``grading`` (checks used by the exercises' tests),
+and the course tooling: ``runner`` (papermill), ``release`` (nbgrader), ``setupcell`` (Colab cell), ``site``
+(Jupyter Book), ``regression`` (lesson regression settings), ``course`` (where the course lives).
 """
 
 __version__ = "0.1.0"

@@ -6,7 +6,11 @@ cell as passed when it raises nothing, and would read a number shown by the cell
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from cnnbook.counting import count
 
 
 def expect_array(actual, expected, what: str, atol: float = 1e-5) -> None:
@@ -427,3 +431,151 @@ def check_heldout_accuracy(model, minimum: float, classes=(5, 6, 7, 8, 9), maxim
         raise AssertionError(f"on {len(y)} held-out digits your model's accuracy is {accuracy:.1%}; the band for "
                              f"this profile is {minimum:.0%} to {maximum:.0%}: train the new head first, then "
                              "fine-tune with a low learning rate")
+
+
+# --------------------------------------------------------------------------- chapter 3 exercises (counting)
+
+
+def _student_call(fn, what, *args):
+    """Call a student's function; turn a stub, a crash or a missing return into an AssertionError (chapter 3)."""
+    try:
+        result = fn(*args)
+    except NotImplementedError:
+        raise AssertionError(f"{what} still raises NotImplementedError: replace the stub with your code") from None
+    except Exception as exc:
+        raise AssertionError(f"{what} raised {type(exc).__name__}: {exc}") from None
+    if result is None:
+        raise AssertionError(f"{what} returned None — does your function end with `return`?")
+    return result
+
+
+def check_layer_formulas(dense_params, conv_params, separable_params, conv_macs, seed: int, cases: int = 12) -> None:
+    """Compare a student's four formula functions with Keras layers on random sizes (chapter 3 exercises)."""
+    import keras
+    from keras import layers as L
+
+    rng = np.random.default_rng(seed)
+    for _ in range(cases):
+        n_in, units = int(rng.integers(1, 300)), int(rng.integers(1, 200))
+        k, c_in, c_out = int(rng.integers(1, 8)), int(rng.integers(1, 64)), int(rng.integers(1, 64))
+        h, w, mult, bias = int(rng.integers(1, 30)), int(rng.integers(1, 30)), int(rng.integers(1, 4)), bool(
+            rng.integers(2))
+        cases = [
+            (dense_params, (n_in, units), L.Dense(units), (n_in,), f"dense_params({n_in}, {units})", "params"),
+            (conv_params, (k, c_in, c_out, bias), L.Conv2D(c_out, k, use_bias=bias), (k, k, c_in),
+             f"conv_params({k}, {c_in}, {c_out}, use_bias={bias})", "params"),
+            (separable_params, (k, c_in, c_out, mult, bias),
+             L.SeparableConv2D(c_out, k, depth_multiplier=mult, use_bias=bias), (k, k, c_in),
+             f"separable_params({k}, {c_in}, {c_out}, depth_multiplier={mult}, use_bias={bias})", "params"),
+            (conv_macs, (k, c_in, h, w, c_out), L.Conv2D(c_out, k), (h + k - 1, w + k - 1, c_in),
+             f"conv_macs({k}, {c_in}, {h}, {w}, {c_out})", "macs"),
+        ]
+        for fn, args, layer, shape, what, kind in cases:
+            model = keras.Sequential([keras.Input(shape), layer])
+            expected = model.count_params() if kind == "params" else count(model).macs
+            got = _student_call(fn, what, *args)
+            if got != expected:
+                raise AssertionError(f"{what} returned {got!r}; Keras says {expected:,}")
+
+
+def random_sequential(rng, *, freeze: bool = True):
+    """A random small Sequential image model of the layer types the chapter 3 exercises cover."""
+    import keras
+    from keras import layers as L
+
+    size = int(rng.integers(12, 33))
+    stack = [keras.Input((size, size, int(rng.integers(1, 5))))]
+    for _ in range(int(rng.integers(1, 4))):
+        kind = rng.choice(["conv", "depthwise", "separable"], p=[0.6, 0.2, 0.2])
+        k, pad, bias = int(rng.choice([1, 3, 5])), str(rng.choice(["valid", "same"])), bool(rng.integers(2))
+        stride = int(rng.choice([1, 2]))
+        if size < k + 2:
+            pad = "same"
+        size = (size - k) // stride + 1 if pad == "valid" else -(-size // stride)
+        if kind == "conv":
+            stack.append(L.Conv2D(int(rng.integers(2, 24)), k, strides=stride, padding=pad, use_bias=bias))
+        elif kind == "depthwise":
+            stack.append(L.DepthwiseConv2D(k, strides=stride, padding=pad, use_bias=bias,
+                                           depth_multiplier=int(rng.integers(1, 3))))
+        else:
+            stack.append(L.SeparableConv2D(int(rng.integers(2, 24)), k, strides=stride, padding=pad, use_bias=bias))
+        if rng.random() < 0.5:
+            stack.append(L.BatchNormalization())
+        stack.append(L.Activation("relu"))
+        if rng.random() < 0.4 and size >= 4:
+            stack.append(L.MaxPooling2D(2) if rng.random() < 0.5 else L.AveragePooling2D(2, padding="same"))
+            size //= 2
+    stack.append(L.Flatten() if rng.random() < 0.5 else L.GlobalAveragePooling2D())
+    if rng.random() < 0.5:
+        stack += [L.Dense(int(rng.integers(4, 40)), activation="relu"), L.Dropout(0.3)]
+    stack.append(L.Dense(int(rng.integers(2, 11)), activation="softmax", use_bias=bool(rng.integers(2))))
+    model = keras.Sequential(stack)
+    if freeze:
+        for layer in model.layers:
+            if rng.random() < 0.2:
+                layer.trainable = False
+    return model
+
+
+def _describe(model) -> str:
+    """Return a model's layer types joined by arrows, for messages (chapter 3)."""
+    return " -> ".join(type(layer).__name__ for layer in model.layers)
+
+
+def check_count_params(count_params, seed: int, cases: int = 10) -> None:
+    """Compare a student's ``count_params(model) -> (total, trainable)`` with Keras on random models (chapter 3)."""
+    rng = np.random.default_rng(seed)
+    for i in range(cases):
+        model = random_sequential(rng)
+        expected = (int(model.count_params()), int(sum(math.prod(v.shape) for v in model.trainable_weights)))
+        got = _student_call(count_params, f"count_params on random model {i + 1}", model)
+        try:
+            got = tuple(int(n) for n in got)
+        except (TypeError, ValueError):
+            raise AssertionError(f"count_params should return (total, trainable), got {got!r}") from None
+        if got != expected:
+            frozen = [layer.name for layer in model.layers if not layer.trainable]
+            raise AssertionError(
+                f"random model {i + 1} ({_describe(model)}; frozen: {frozen or 'none'}): you count "
+                f"{got[0]:,} parameters ({got[1]:,} trainable), Keras {expected[0]:,} ({expected[1]:,} trainable)")
+
+
+def check_count_macs(count_macs, seed: int, cases: int = 10) -> None:
+    """Compare a student's ``count_macs(model)`` with :func:`count` (conv and dense MACs) on random models (ch. 3)."""
+    rng = np.random.default_rng(seed)
+    for i in range(cases):
+        model = random_sequential(rng, freeze=False)
+        counts = count(model)
+        got = _student_call(count_macs, f"count_macs on random model {i + 1}", model)
+        if got != counts.macs:
+            per_layer = ", ".join(f"{n}: {m:,}" for n, m in zip(counts.table["layer"], counts.table["macs"]) if m)
+            raise AssertionError(f"random model {i + 1} ({_describe(model)}): you count {got!r} MACs, expected "
+                                 f"{counts.macs:,} (per layer: {per_layer})")
+
+
+def check_budget_model(model, input_shape, classes: int, max_params: int, max_macs: int, min_convs: int):
+    """Assert that a designed model has the right input and output and fits the budgets; return its counts (ch. 3)."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise AssertionError(f"expected a Keras model, got {type(model).__name__}")
+    if tuple(model.input_shape[1:]) != tuple(input_shape):
+        raise AssertionError(f"the model's input is {model.input_shape[1:]}, expected {tuple(input_shape)}")
+    if tuple(model.output_shape[1:]) != (classes,):
+        raise AssertionError(f"the model's output is {model.output_shape[1:]}, expected ({classes},): "
+                             f"end with Dense({classes}, activation='softmax')")
+    counts = count(model)
+    if counts.not_counted:
+        raise AssertionError(f"the counter cannot count these layers: {counts.not_counted}; use standard layers")
+    convs = sum(t in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D") for t in counts.table["type"])
+    if convs < min_convs:
+        raise AssertionError(f"your model has {convs} convolutional layers; use at least {min_convs}")
+    if counts.params > max_params:
+        raise AssertionError(f"your model has {counts.params:,} parameters; the budget is {max_params:,} — try a "
+                             "GlobalAveragePooling2D head instead of Flatten, or separable convolutions")
+    if counts.macs > max_macs:
+        heavy = counts.table.sort_values("macs", ascending=False).iloc[0]
+        raise AssertionError(f"your model needs {counts.macs:,} MACs; the budget is {max_macs:,} — its most "
+                             f"expensive layer is {heavy['layer']} ({int(heavy['macs']):,} MACs): downsample "
+                             "earlier (strides or pooling), or use fewer filters at full resolution")
+    return counts

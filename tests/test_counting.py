@@ -17,6 +17,7 @@ import pytest
 from keras import layers
 
 from cnnbook import counting
+from cnnbook import grading
 
 # --------------------------------------------------------------------------- keras.applications, built once
 
@@ -604,23 +605,23 @@ def solution_count_macs(model):
 
 
 def test_exercise_checks_accept_right_answers_and_explain_wrong_ones():
-    counting.check_count_params(solution_count_params, seed=1, cases=8)
-    counting.check_count_macs(solution_count_macs, seed=2, cases=8)
+    grading.check_count_params(solution_count_params, seed=1, cases=8)
+    grading.check_count_macs(solution_count_macs, seed=2, cases=8)
     with pytest.raises(AssertionError, match="Keras"):
-        counting.check_count_params(lambda m: (m.count_params(), m.count_params()), seed=3, cases=20)
+        grading.check_count_params(lambda m: (m.count_params(), m.count_params()), seed=3, cases=20)
     with pytest.raises(AssertionError, match="per layer"):
-        counting.check_count_macs(lambda m: solution_count_macs(m) + 1, seed=4, cases=2)
+        grading.check_count_macs(lambda m: solution_count_macs(m) + 1, seed=4, cases=2)
     with pytest.raises(AssertionError, match="NotImplementedError"):
-        counting.check_count_macs(lambda m: (_ for _ in ()).throw(NotImplementedError()), seed=4, cases=1)
+        grading.check_count_macs(lambda m: (_ for _ in ()).throw(NotImplementedError()), seed=4, cases=1)
 
     def conv_macs(k, c_in, h, w, c_out):
         return k * k * c_in * h * w * c_out
 
-    counting.check_layer_formulas(lambda n, u: (n + 1) * u, lambda k, ci, co, b=True: (k * k * ci + b) * co,
+    grading.check_layer_formulas(lambda n, u: (n + 1) * u, lambda k, ci, co, b=True: (k * k * ci + b) * co,
                                   lambda k, ci, co, m=1, b=True: k * k * ci * m + ci * m * co + b * co,
                                   conv_macs, seed=5, cases=4)
     with pytest.raises(AssertionError, match="Keras says"):
-        counting.check_layer_formulas(lambda n, u: n * u, lambda *a: 0, lambda *a: 0, conv_macs, seed=5, cases=1)
+        grading.check_layer_formulas(lambda n, u: n * u, lambda *a: 0, lambda *a: 0, conv_macs, seed=5, cases=1)
 
 
 def test_budget_check():
@@ -630,11 +631,11 @@ def test_budget_check():
         layers.SeparableConv2D(96, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
         layers.SeparableConv2D(192, 3, padding="same", activation="relu"), layers.GlobalAveragePooling2D(),
         layers.Dense(10, activation="softmax")])
-    c = counting.check_budget_model(good, (32, 32, 3), 10, 50_000, 5_000_000, 4)
+    c = grading.check_budget_model(good, (32, 32, 3), 10, 50_000, 5_000_000, 4)
     assert c.params < 50_000 and c.macs < 5_000_000
     plain = keras.Sequential([keras.Input((32, 32, 3)), layers.Conv2D(32, 3), layers.Conv2D(64, 3),
                               layers.Conv2D(64, 3), layers.Conv2D(64, 3), layers.Flatten(), layers.Dense(10)])
     with pytest.raises(AssertionError, match="GlobalAveragePooling2D"):
-        counting.check_budget_model(plain, (32, 32, 3), 10, 50_000, 5_000_000, 4)
+        grading.check_budget_model(plain, (32, 32, 3), 10, 50_000, 5_000_000, 4)
     with pytest.raises(AssertionError, match="most expensive layer"):
-        counting.check_budget_model(plain, (32, 32, 3), 10, 10**9, 5_000_000, 4)
+        grading.check_budget_model(plain, (32, 32, 3), 10, 10**9, 5_000_000, 4)
