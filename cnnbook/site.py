@@ -42,13 +42,19 @@ def stage(root: Path, executed: Path, dest: Path) -> list[Path]:
         run = executed / rel
         if not run.exists():
             raise SiteError(f"{rel} has not been executed ({run} is missing): run `make notebooks` first")
-        nb = nbformat.read(run, as_version=4)
-        for cell in nb.cells:  # papermill's injected parameters: keep them visible but folded
-            tags = cell.metadata.setdefault("tags", [])
-            if "injected-parameters" in tags and "hide-cell" not in tags:
-                tags.append("hide-cell")
-        nbformat.write(nb, dest / rel)
+        nbformat.write(fold_setup_cells(nbformat.read(run, as_version=4)), dest / rel)
+    for exercise in sorted((dest / "notebooks").rglob("*.ipynb")):
+        nbformat.write(fold_setup_cells(nbformat.read(exercise, as_version=4)), exercise)
     return lessons
+
+
+def fold_setup_cells(nb):
+    """Fold (keep, but collapse) the Colab setup cell and papermill's injected parameters on a book page."""
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if ("colab-setup" in tags or "injected-parameters" in tags) and "hide-cell" not in tags:
+            tags.append("hide-cell")
+    return nb
 
 
 TIMINGS_PAGE = "book/timings.md"
