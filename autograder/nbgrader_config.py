@@ -34,3 +34,33 @@ c.IgnorePattern.pattern = (
     r"|To enable the following instructions: [^\n]*rebuild TensorFlow with the appropriate compiler flags\."
     r"|[^\n]*oneDNN custom operations are on[^\n]*)\n?)+\Z"
 )
+
+# A cell that prints 50 MB on one line passes nbgrader's LimitOutput (it counts lines), and would be copied into the
+# gradebook's notebook and the feedback HTML. ClipOutput also cuts every stream and text output to MAX_CHARS.
+from nbgrader.preprocessors import LimitOutput  # noqa: E402
+
+MAX_CHARS = 100_000
+
+
+class ClipOutput(LimitOutput):
+    """LimitOutput, plus at most MAX_CHARS characters per stream or text output (autograder/README.md)."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and len(output.get("text", "")) > MAX_CHARS:
+                output.text = output.text[:MAX_CHARS] + f"\n... output cut at {MAX_CHARS:,} characters ...\n"
+            for mime in ("text/plain", "text/html"):
+                data = output.get("data", {})
+                if len(data.get(mime, "")) > MAX_CHARS:
+                    data[mime] = data[mime][:MAX_CHARS] + f"\n... output cut at {MAX_CHARS:,} characters ..."
+        return cell, resources
+
+
+# nbgrader 0.9's autograde steps, in its order, with LimitOutput replaced by ClipOutput.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern, SaveAutoGrades)
+
+c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, ClipOutput, SaveAutoGrades,
+                                       AssignLatePenalties, CheckCellMetadata]

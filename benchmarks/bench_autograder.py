@@ -31,23 +31,11 @@ def load(name: str, path: Path):
 
 def perfect_submission(course_dir: Path, assignment: str) -> dict[str, bytes]:
     """Each released notebook of the assignment with its solution cells filled in from the source."""
-    out = {}
-    for rel in sorted((course_dir / "release" / assignment).glob("*.ipynb")):
-        src = json.loads((course_dir / "source" / assignment / rel.name).read_text())
-        answers = {}
-        for cell in src["cells"]:
-            meta = cell["metadata"].get("nbgrader", {})
-            if meta.get("solution") and cell["cell_type"] == "code":
-                text = "".join(cell["source"])
-                answers[meta["grade_id"]] = "".join(line for line in text.splitlines(True)
-                                                    if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line)
-        nb = json.loads(rel.read_text())
-        for cell in nb["cells"]:
-            gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
-            if gid in answers:
-                cell["source"] = answers[gid]
-        out[rel.name] = json.dumps(nb).encode()
-    return out
+    from cnnbook.release import fill_answers, solution_answers
+
+    return {rel.name: json.dumps(fill_answers(json.loads(rel.read_text()),
+                                              solution_answers(course_dir / "source" / assignment / rel.name))).encode()
+            for rel in sorted((course_dir / "release" / assignment).glob("*.ipynb"))}
 
 
 def main() -> None:

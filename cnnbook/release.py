@@ -58,6 +58,27 @@ def secret_lines(source: Path) -> set[str]:
     return secret - public  # a line the author also wrote in a public cell gives nothing away
 
 
+def solution_answers(source: Path) -> dict[str, str]:
+    """Return {grade_id: code} of every solution cell of a source notebook, markers removed (a perfect student)."""
+    answers = {}
+    for cell in json.loads(source.read_text())["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("solution") and cell["cell_type"] == "code":
+            lines = "".join(cell["source"]).splitlines(keepends=True)
+            answers[meta["grade_id"]] = "".join(line for line in lines if not re.search(r"(BEGIN|END) SOLUTION", line))
+    return answers
+
+
+def fill_answers(released: dict, answers: dict[str, str]) -> dict:
+    """Return a copy of a released notebook (as JSON) with the given cells' sources replaced, as a student would."""
+    nb = json.loads(json.dumps(released))
+    for cell in nb["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell["source"] = answers[grade_id]
+    return nb
+
+
 def source_of(released: Path, release_root: Path, root: Path) -> Path:
     """Return the source notebook in solutions/ that a released notebook was generated from."""
     return root / "solutions" / released.relative_to(release_root)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from cnnbook.release import fill_answers, solution_answers
+
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ch01_convolution"
 NOTEBOOK = "ch01_convolution_exercises.ipynb"
@@ -21,38 +23,16 @@ course = importlib.util.module_from_spec(spec)
 sys.modules["course"] = course  # dataclasses look their module up there
 spec.loader.exec_module(course)
 
-VALID_ONLY = '''
-def conv2d(x, w, b=None, stride=1, padding="valid"):
-    # Ignores padding: right for "valid", wrong for "same".
-    kh, kw, _, c_out = w.shape
-    h_out, w_out = (x.shape[0] - kh) // stride + 1, (x.shape[1] - kw) // stride + 1
-    out = np.zeros((h_out, w_out, c_out))
-    for i in range(h_out):
-        for j in range(w_out):
-            out[i, j] = np.tensordot(x[i * stride:i * stride + kh, j * stride:j * stride + kw], w, axes=3)
-    return out if b is None else out + b
-'''
 
-
-def solution_code(source: Path, grade_id: str) -> str:
-    """The code between the solution markers of a source cell (what a perfect student writes)."""
-    cell = next(c for c in json.loads(source.read_text())["cells"]
-                if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
-    lines = "".join(cell["source"]).splitlines()
-    start = next(i for i, line in enumerate(lines) if "BEGIN SOLUTION" in line)
-    end = next(i for i, line in enumerate(lines) if "END SOLUTION" in line)
-    return "\n".join(lines[:start] + lines[start + 1:end] + lines[end + 1:])
+corpus_spec = importlib.util.spec_from_file_location("make_corpus", REPO / "tests" / "corpus" / "make_corpus.py")
+corpus = importlib.util.module_from_spec(corpus_spec)
+corpus_spec.loader.exec_module(corpus)
 
 
 def submit(released: Path, dest: Path, answers: dict) -> None:
     """Write a copy of the released notebook with the given cells' sources replaced, as a student would."""
-    nb = json.loads(released.read_text())
-    for cell in nb["cells"]:
-        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            cell["source"] = answers[gid]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(json.dumps(nb))
+    dest.write_text(json.dumps(fill_answers(json.loads(released.read_text()), answers)))
 
 
 @pytest.mark.slow
@@ -61,12 +41,12 @@ def test_nbgrader_grades_right_wrong_and_half_right_submissions(tmp_path):
     course.init(root)
     assert ASSIGNMENT in course.release(root)
     released = root / "release" / ASSIGNMENT / NOTEBOOK
-    perfect = solution_code(REPO / "solutions" / ASSIGNMENT / NOTEBOOK, "conv2d")
+    perfect = solution_answers(REPO / "solutions" / ASSIGNMENT / NOTEBOOK)["conv2d"]
 
     inbox = tmp_path / "lms"  # an LMS download: one file per student, STUDENT_NOTEBOOK
     submit(released, inbox / f"alice_{NOTEBOOK}", {"conv2d": perfect})
     submit(released, inbox / f"bob_{NOTEBOOK}", {})
-    submit(released, inbox / f"carol_{NOTEBOOK}", {"conv2d": VALID_ONLY})
+    submit(released, inbox / f"carol_{NOTEBOOK}", {"conv2d": corpus.VALID_ONLY})
     assert course.collect(root, ASSIGNMENT, inbox) == ["alice", "bob", "carol"]
 
     course.autograde(root, ASSIGNMENT)

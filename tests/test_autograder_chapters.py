@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from cnnbook.release import fill_answers, solution_answers
+
 REPO = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("course", REPO / "autograder" / "course.py")
 course = importlib.util.module_from_spec(spec)
@@ -18,26 +20,6 @@ sys.modules.setdefault("course", course)
 spec.loader.exec_module(course)
 
 ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if any(p.glob("*.ipynb")))
-
-
-def answers(source: Path) -> dict:
-    """The code between the solution markers of every solution cell, keyed by grade id."""
-    found = {}
-    for cell in json.loads(source.read_text())["cells"]:
-        meta = cell["metadata"].get("nbgrader", {})
-        if not meta.get("solution") or cell["cell_type"] != "code":
-            continue
-        lines = "".join(cell["source"]).splitlines()
-        kept, inside = [], False
-        for line in lines:
-            if "BEGIN SOLUTION" in line:
-                inside = True
-            elif "END SOLUTION" in line:
-                inside = False
-            else:
-                kept.append(line)
-        found[meta["grade_id"]] = "\n".join(kept)
-    return found
 
 
 def points(source: Path) -> float:
@@ -54,12 +36,8 @@ def test_solutions_earn_every_point_and_the_untouched_notebook_none(assignment, 
     inbox = tmp_path / "inbox"
     for source in sorted((REPO / "solutions" / assignment).glob("*.ipynb")):
         released = root / "release" / assignment / source.name
-        for student, filled in (("perfect", answers(source)), ("untouched", {})):
-            nb = json.loads(released.read_text())
-            for cell in nb["cells"]:
-                gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
-                if gid in filled:
-                    cell["source"] = filled[gid]
+        for student, filled in (("perfect", solution_answers(source)), ("untouched", {})):
+            nb = fill_answers(json.loads(released.read_text()), filled)
             dest = inbox / student / assignment / source.name
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(json.dumps(nb))

@@ -108,3 +108,13 @@ def test_same_code_same_score_whatever_the_name_or_order(graded):
     assert results["zzz-validonly"].score == results["validonly"].score == 4
     repeats = {s: r.score for s, r in results.items() if s.endswith("validonly")}
     assert len(repeats) == 10 and set(repeats.values()) == {4}, repeats
+
+
+@pytest.mark.slow
+def test_a_50_mb_printout_is_cut_before_it_reaches_the_gradebook_or_the_feedback(graded):
+    root, _, results, _, _ = graded
+    assert results["printsflood"].score == 8
+    graded_nb = root / "autograded" / "printsflood" / ASSIGNMENT / NOTEBOOK
+    feedback = root / "feedback" / "printsflood" / ASSIGNMENT / NOTEBOOK.replace(".ipynb", ".html")
+    assert graded_nb.stat().st_size < 2 * 2**20 and feedback.stat().st_size < 3 * 2**20
+    assert "output cut at 100,000 characters" in graded_nb.read_text()

@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from cnnbook.release import solution_answers
+
 REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "ch01_convolution"
 NOTEBOOK = "ch01_convolution_exercises.ipynb"
@@ -31,16 +33,9 @@ VALID_ONLY = '''def conv2d(x, w, b=None, stride=1, padding="valid"):
 '''
 
 
-def solution_code() -> str:
-    """The solution of the source notebook without its markers: what a perfect student writes."""
-    nb = json.loads((REPO / "solutions" / ASSIGNMENT / NOTEBOOK).read_text())
-    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "conv2d")
-    return "".join(line for line in "".join(cell["source"]).splitlines(True) if "SOLUTION" not in line)
-
-
 def cases(course: Path) -> dict:
     """{student: (expected score, feedback phrase, what to do to the released notebook)}."""
-    perfect = solution_code()
+    perfect = solution_answers(REPO / "solutions" / ASSIGNMENT / NOTEBOOK)["conv2d"]
     gradebook = course / "gradebook.db"
     source_nb = course / "source" / ASSIGNMENT / NOTEBOOK
     return {
@@ -74,6 +69,7 @@ def cases(course: Path) -> dict:
             "    except OSError as exc:\n"
             "        print('blocked:', type(exc).__name__)\n")}),
         "hugeoutput": (8, "because of saved outputs", {"conv2d": perfect, "HUGE": 50 * 2**20}),
+        "printsflood": (8, "all tests passed", {"conv2d": perfect + "print('x' * 50 * 2**20)\n"}),  # 50 MB, one line
         "notjson": (0, "is not a notebook file", {"RAW": b"PK\x03\x04 this is a zip file, not a notebook" * 100}),
         "wrongassignment": (0, "not the notebook of this assignment", {"OTHER": True}),
         "wrongtype": (0, "expected a NumPy array", {"conv2d": perfect.replace("    return out\n",
