@@ -28,6 +28,8 @@ FORBIDDEN_NAMES = {"get_ipython", "__builtins__", "__import__", "exec", "eval", 
 # Attributes of `sys` that change how the interpreter reports errors or finds modules.
 FORBIDDEN_SYS = {"modules", "excepthook", "displayhook", "settrace", "setprofile", "meta_path", "path_hooks",
                  "stdout", "stderr", "__excepthook__", "unraisablehook", "audit", "addaudithook"}
+# The autograder's held-out split: a student cell that names it is trying to read the labels it is graded on.
+HELDOUT = re.compile(r"held_?out|autograder[/\\]data", re.IGNORECASE)
 PROTECTED_BUILTINS = {"AssertionError", "Exception", "BaseException", "NotImplementedError", "isinstance", "type",
                       "print", "len", "range", "float", "int", "abs", "max", "min", "sum"}
 
@@ -95,6 +97,10 @@ def scan(source: str, protected: set[str]) -> list[str]:
             report(node, f"uses `{node.id}`, which can change how the grader runs")
         elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_SYS and _root_name(node) == "sys":
             report(node, f"uses `sys.{node.attr}`, which can hide errors or swap modules")
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and HELDOUT.search(node.value)) or (
+                isinstance(node, (ast.Name, ast.Attribute)) and HELDOUT.search(getattr(node, "id", "") or
+                                                                 getattr(node, "attr", ""))):
+            report(node, "reads the autograder's held-out data, which grades your model")
         elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr in (
                 "__code__", "__globals__", "__builtins__", "__class__", "__subclasses__", "__dict__"):
             report(node, f"uses `{node.attr}`, which can rewrite other code")

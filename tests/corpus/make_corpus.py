@@ -76,10 +76,11 @@ def cases(course: Path) -> dict:
                                                                             "    return [str(out)]\n")}),
         "wrongshape": (0, "shape", {"conv2d": perfect.replace("    return out\n",
                                                             "    return np.moveaxis(out, -1, 0)\n")}),
-        "readsheldout": (0, "FileNotFoundError", {"conv2d": (
+        "readssolutions": (0, "FileNotFoundError", {"conv2d": (
             f"import json, pathlib\nsrc = json.loads(pathlib.Path({str(source_nb)!r}).read_text())\n"
-            f"labels = np.load({str(REPO / 'autograder' / 'data' / 'mnist_heldout.npz')!r})\n"
             "pathlib.Path('stolen.py').write_text(''.join(c['source'] for c in src['cells']))\n")}),
+        "readsheldout": (0, "held-out data", {"conv2d": perfect + (
+            f"labels = np.load({str(REPO / 'autograder' / 'data' / 'mnist_heldout.npz')!r})['y']\n")}),
     }
 
 
