@@ -10,23 +10,15 @@ and prints both figures with the machine's core count. Timing lives here, never 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from cnnbook.course import load_script
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def perfect_submission(course_dir: Path, assignment: str) -> dict[str, bytes]:
@@ -44,7 +36,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--assignment", default="ch01_convolution")
     args = parser.parse_args()
-    course = load("course", REPO / "autograder" / "course.py")
+    course = load_script("autograder/course.py")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "course"
         course.init(root)

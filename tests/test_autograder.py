@@ -5,28 +5,20 @@ untouched student notebook none, and a conv2d that ignores padding exactly the t
 """
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from cnnbook.course import load_script
 from cnnbook.release import fill_answers, solution_answers
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ch01_convolution"
 NOTEBOOK = "ch01_convolution_exercises.ipynb"
 
-spec = importlib.util.spec_from_file_location("course", REPO / "autograder" / "course.py")
-course = importlib.util.module_from_spec(spec)
-sys.modules["course"] = course  # dataclasses look their module up there
-spec.loader.exec_module(course)
-
-
-corpus_spec = importlib.util.spec_from_file_location("make_corpus", REPO / "tests" / "corpus" / "make_corpus.py")
-corpus = importlib.util.module_from_spec(corpus_spec)
-corpus_spec.loader.exec_module(corpus)
+course = load_script("autograder/course.py")
+corpus = load_script("tests/corpus/make_corpus.py")
 
 
 def submit(released: Path, dest: Path, answers: dict) -> None:

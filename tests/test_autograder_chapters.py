@@ -4,20 +4,16 @@ the author's solutions earns every point, the untouched student notebook earns n
 Oracle: the points written in each source notebook's test cells (nbgrader's own max_score).
 """
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from cnnbook.course import load_script
 from cnnbook.release import fill_answers, solution_answers
 
 REPO = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("course", REPO / "autograder" / "course.py")
-course = importlib.util.module_from_spec(spec)
-sys.modules.setdefault("course", course)
-spec.loader.exec_module(course)
+course = load_script("autograder/course.py")
 
 ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if any(p.glob("*.ipynb")))
 

@@ -7,29 +7,21 @@ exercised too: every submission must be in the gradebook and the CSV export, wit
 """
 
 import csv
-import importlib.util
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
+
+from cnnbook.course import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ch01_convolution"
 NOTEBOOK = "ch01_convolution_exercises.ipynb"
 
 
-def load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-course = load("course", REPO / "autograder" / "course.py")
-corpus = load("make_corpus", REPO / "tests" / "corpus" / "make_corpus.py")
+course = load_script("autograder/course.py")
+corpus = load_script("tests/corpus/make_corpus.py")
 # 45 s a cell: enough for the ungraded cell that imports TensorFlow on a loaded 2-core machine (17 s unloaded)
 LIMITS = dict(cell_timeout=45, notebook_timeout=300, memory_mb=3072)
 

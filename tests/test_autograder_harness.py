@@ -4,7 +4,6 @@ Oracles: nbgrader's own IgnorePattern preprocessor fed the course's configuratio
 lines of a CPU machine must go, any other stderr must stay), and hand-written cells whose verdict is obvious.
 """
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
