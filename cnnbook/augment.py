@@ -1,4 +1,4 @@
-"""Data augmentation with Keras 3 preprocessing layers (chapter 5).
+"""Data augmentation with Keras 3 preprocessing layers (chapter 6).
 
 :func:`build_augmentation` turns a plain dict of ranges into a ``keras.Sequential`` of random layers and rejects a
 bad range with a ``ValueError`` that names the key. :data:`KERAS3_EQUIVALENTS` maps every argument of the old
@@ -32,7 +32,7 @@ CHOICES = {
 
 
 def check_ranges(ranges: dict) -> dict:
-    """Return a copy of ``ranges`` with numbers as floats, or raise ``ValueError`` naming the bad key (chapter 5)."""
+    """Return a copy of ``ranges`` with numbers as floats, or raise ``ValueError`` naming the bad key (chapter 6)."""
     if not isinstance(ranges, dict):
         raise TypeError(f"ranges must be a dict such as {{'rotation': 10, 'zoom': 0.1}}, got {type(ranges).__name__}")
     checked = {}
@@ -57,7 +57,7 @@ def check_ranges(ranges: dict) -> dict:
 
 def build_augmentation(ranges: dict, *, value_range=(0, 255), seed: int | None = None,
                        name: str = "augmentation"):
-    """Build a ``keras.Sequential`` of random layers from a dict of ranges, active only in training (chapter 5).
+    """Build a ``keras.Sequential`` of random layers from a dict of ranges, active only in training (chapter 6).
 
     Example: ``build_augmentation({"flip": "horizontal", "rotation": 10, "zoom": 0.1})``. Zero ranges add no layer;
     ``fill_mode`` (default ``"reflect"``) applies to every geometric layer; ``value_range`` is the pixel range the
@@ -92,7 +92,7 @@ def build_augmentation(ranges: dict, *, value_range=(0, 255), seed: int | None =
 
 @dataclass(frozen=True)
 class Equivalent:
-    """One argument of the removed ``ImageDataGenerator`` and what replaces it in Keras 3 (chapter 5)."""
+    """One argument of the removed ``ImageDataGenerator`` and what replaces it in Keras 3 (chapter 6)."""
 
     argument: str
     in_sources: str
@@ -141,7 +141,7 @@ _CONVERTIBLE = {"rotation_range": "rotation", "width_shift_range": "width_shift"
 
 
 def equivalents_frame():
-    """Return :data:`KERAS3_EQUIVALENTS` as a pandas DataFrame for display (chapter 5)."""
+    """Return :data:`KERAS3_EQUIVALENTS` as a pandas DataFrame for display (chapter 6)."""
     import pandas as pd
 
     return pd.DataFrame([vars(e) for e in KERAS3_EQUIVALENTS]).rename(columns={
@@ -149,7 +149,7 @@ def equivalents_frame():
 
 
 def generator_args_to_ranges(**kwargs) -> dict:
-    """Translate old generator augmentation arguments into :func:`build_augmentation` ranges (chapter 5).
+    """Translate old generator augmentation arguments into :func:`build_augmentation` ranges (chapter 6).
 
     ``horizontal_flip``/``vertical_flip`` become ``flip``; ``shear_range`` (degrees) becomes a fraction (its
     tangent). Arguments without an equivalent raise ``ValueError`` saying what to do instead.
@@ -171,7 +171,7 @@ def generator_args_to_ranges(**kwargs) -> dict:
 
 
 def from_generator_args(*, value_range=(0, 255), seed: int | None = None, **kwargs):
-    """Build the Keras 3 augmentation block equivalent to old generator arguments, e.g. the sources' (chapter 5)."""
+    """Build the Keras 3 augmentation block equivalent to old generator arguments, e.g. the sources' (chapter 6)."""
     return build_augmentation(generator_args_to_ranges(**kwargs), value_range=value_range, seed=seed)
 
 
@@ -179,13 +179,13 @@ def from_generator_args(*, value_range=(0, 255), seed: int | None = None, **kwar
 
 
 def augmented_copies(layer, image, n: int = 8) -> np.ndarray:
-    """Return ``n`` augmented versions of one image (H, W, C) as float32 (n, H, W, C), ``training=True`` (chapter 5)."""
+    """Return ``n`` augmented versions of one image (H, W, C) as float32 (n, H, W, C), ``training=True`` (chapter 6)."""
     batch = np.repeat(np.asarray(image, "float32")[None], n, axis=0)
     return np.asarray(layer(batch, training=True))
 
 
 def show_augmented(layer, image, n: int = 8, cols: int = 4, title: str = ""):
-    """Plot the original image and ``n - 1`` augmented versions in a grid (chapter 5); return the figure."""
+    """Plot the original image and ``n - 1`` augmented versions in a grid (chapter 6); return the figure."""
     import matplotlib.pyplot as plt
 
     image = np.asarray(image, "float32")
@@ -206,7 +206,7 @@ def show_augmented(layer, image, n: int = 8, cols: int = 4, title: str = ""):
 
 
 def small_cnn(input_shape, num_classes: int, augmentation=None, dropout: float = 0.0, name: str = "small_cnn"):
-    """Return the chapter's small CNN: [augmentation] -> rescale -> 2x(conv, pool) -> [dropout] -> softmax (ch. 5)."""
+    """Return the chapter's small CNN: [augmentation] -> rescale -> 2x(conv, pool) -> [dropout] -> softmax (ch. 6)."""
     import keras
 
     inputs = keras.Input(input_shape)
@@ -231,7 +231,7 @@ RUNS = (("plain", False, 0.0), ("augmented", True, 0.0), ("augmented + dropout",
 
 def overfitting_experiment(data, ranges: dict, *, n_train: int, epochs: int, batch_size: int = 32,
                            seed: int = 0, verbose: int = 0) -> dict[str, dict[str, list[float]]]:
-    """Train the small CNN plain, augmented, and augmented with dropout on ``n_train`` images (chapter 5).
+    """Train the small CNN plain, augmented, and augmented with dropout on ``n_train`` images (chapter 6).
 
     ``data`` is a :class:`cnnbook.data.Splits`; validation uses its whole, never augmented, validation split.
     Returns ``{run: history}`` with the per-epoch ``loss``, ``val_loss``, ``accuracy`` and ``val_accuracy``.
@@ -255,7 +255,7 @@ def overfitting_experiment(data, ranges: dict, *, n_train: int, epochs: int, bat
 
 
 def plot_curves(histories: dict, title: str = "", metric: str = "loss"):
-    """Plot training and validation ``metric`` of each run side by side, one panel per run (chapter 5)."""
+    """Plot training and validation ``metric`` of each run side by side, one panel per run (chapter 6)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(histories), figsize=(4.2 * len(histories), 3.2), sharey=True, squeeze=False)
@@ -273,7 +273,7 @@ def plot_curves(histories: dict, title: str = "", metric: str = "loss"):
 
 
 def final_summary(histories: dict) -> str:
-    """Return one line per run with its last training and validation loss and accuracy (chapter 5)."""
+    """Return one line per run with its last training and validation loss and accuracy (chapter 6)."""
     lines = []
     for run, h in histories.items():
         lines.append(f"{run:<20} train loss {h['loss'][-1]:.3f} acc {h['accuracy'][-1]:.3f} | "

@@ -72,7 +72,7 @@ class DownloadError(ConnectionError):
 
 @dataclass(frozen=True, eq=False)
 class Splits:
-    """Train/validation/test arrays of one dataset with its class names and origin (chapters 4-6)."""
+    """Train/validation/test arrays of one dataset with its class names and origin (chapters 5-7)."""
 
     name: str
     profile: str
@@ -92,11 +92,11 @@ class Splits:
 
     @property
     def sizes(self) -> dict[str, int]:
-        """Number of images in each split (chapters 4-6)."""
+        """Number of images in each split (chapters 5-7)."""
         return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}
 
     def summary(self) -> str:
-        """The one line that :func:`load` prints (chapters 4-6)."""
+        """The one line that :func:`load` prints (chapters 5-7)."""
         return describe(self.name, self.profile, self.source, self.sizes, self.x_train, len(self.class_names))
 
     def __iter__(self):
@@ -104,7 +104,7 @@ class Splits:
         return iter(((self.x_train, self.y_train), (self.x_val, self.y_val), (self.x_test, self.y_test)))
 
     def datasets(self, batch_size: int = 32, **options) -> tuple:
-        """Return (train, val, test) ``tf.data`` pipelines, train shuffled; options go to :func:`pipeline` (ch. 5)."""
+        """Return (train, val, test) ``tf.data`` pipelines, train shuffled; options go to :func:`pipeline` (ch. 6)."""
         return (pipeline(self.x_train, self.y_train, batch_size=batch_size, shuffle=True, **options),
                 pipeline(self.x_val, self.y_val, batch_size=batch_size, **options),
                 pipeline(self.x_test, self.y_test, batch_size=batch_size, **options))
@@ -115,7 +115,7 @@ class Splits:
 
 def load(name: str, profile: str = "sample", *, image_size: int | None = None,
          cache_dir: str | os.PathLike | None = None, verbose: bool = True) -> Splits:
-    """Return the train/val/test splits of dataset ``name`` in ``profile`` and print one line about them (chapters 4-6).
+    """Return the train/val/test splits of dataset ``name`` in ``profile`` and print one line about them (chapters 5-7).
 
     ``image_size`` (side in pixels) applies to ``flowers``, ``cats_vs_dogs`` and ``shapes``; ``cache_dir`` (default
     ``$CNNBOOK_CACHE``, else Keras's ``~/.keras``) is where the ``full`` profile keeps its downloads.
@@ -136,14 +136,14 @@ def load(name: str, profile: str = "sample", *, image_size: int | None = None,
 
 def describe(name: str, profile: str, source: str, sizes: dict[str, int], images: np.ndarray,
              num_classes: int) -> str:
-    """Format the one line every loader prints: dataset, profile, origin, split sizes, images, classes (ch. 4-6)."""
+    """Format the one line every loader prints: dataset, profile, origin, split sizes, images, classes (ch. 5-7)."""
     counts = " · ".join(f"{split} {n:,}" for split, n in sizes.items())
     shape = "x".join(str(d) for d in images.shape[1:])
     return f"{name} [{profile}: {source}] {counts} · {shape} {images.dtype} · {num_classes} classes"
 
 
 def check_dataset(name: str) -> str:
-    """Return ``name`` if :func:`load` knows it, else raise ``ValueError`` listing the valid names (chapters 4-6)."""
+    """Return ``name`` if :func:`load` knows it, else raise ``ValueError`` listing the valid names (chapters 5-7)."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(map(repr, DATASETS))}")
     return name
@@ -151,7 +151,7 @@ def check_dataset(name: str) -> str:
 
 def load_heldout(name: str = "mnist", directory: str | os.PathLike | None = None,
                  verbose: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Return the autograder's held-out (images, labels), never shown to students (hidden tests, chapter 4).
+    """Return the autograder's held-out (images, labels), never shown to students (hidden tests, chapter 5).
 
     They live in ``autograder/data`` of the course repository (or ``$CNNBOOK_HELDOUT_DIR``), not in the package.
     """
@@ -169,7 +169,7 @@ def load_heldout(name: str = "mnist", directory: str | os.PathLike | None = None
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Return the download cache: ``cache_dir``, else ``$CNNBOOK_CACHE``, ``$KERAS_HOME``, ``~/.keras`` (ch. 4-6)."""
+    """Return the download cache: ``cache_dir``, else ``$CNNBOOK_CACHE``, ``$KERAS_HOME``, ``~/.keras`` (ch. 5-7)."""
     chosen = cache_dir or os.environ.get("CNNBOOK_CACHE") or os.environ.get("KERAS_HOME") or "~/.keras"
     return Path(chosen).expanduser()
 
@@ -189,7 +189,7 @@ def _load_offline(name: str, profile: str, image_size: int | None) -> Splits:
 
 
 def _sample_mnist(name: str) -> Splits:
-    """Return the 9,000 shipped MNIST digits as 7,000/1,000/1,000 (chapters 4-6); stand-in for Fashion-MNIST."""
+    """Return the 9,000 shipped MNIST digits as 7,000/1,000/1,000 (chapters 5-7); stand-in for Fashion-MNIST."""
     with np.load(_DATA_DIR / _MNIST_SAMPLE) as f:
         arrays = [f[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")]
     if name == "mnist":
@@ -199,7 +199,7 @@ def _sample_mnist(name: str) -> Splits:
 
 
 def _digits(profile: str) -> Splits:
-    """Return scikit-learn's 1,797 8x8 digits, grey levels 0-16 scaled to 0-255, split 1,257/180/360 (chapter 5)."""
+    """Return scikit-learn's 1,797 8x8 digits, grey levels 0-16 scaled to 0-255, split 1,257/180/360 (chapter 6)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -211,7 +211,7 @@ def _digits(profile: str) -> Splits:
 
 
 def _shapes_splits(name: str, profile: str, size: int, classes: int) -> Splits:
-    """Generate shapes for ``name``: 5,000/1,000/1,000 for cifar10/shapes up to 64 px, else 1,000/250/250 (ch. 5)."""
+    """Generate shapes for ``name``: 5,000/1,000/1,000 for cifar10/shapes up to 64 px, else 1,000/250/250 (ch. 6)."""
     counts = (5000, 1000, 1000) if size <= 64 and name in ("cifar10", "shapes") else (1000, 250, 250)
     parts = [make_shapes(n, size, classes, seed=SEED + i) for i, n in enumerate(counts)]
     source = f"procedurally generated shapes, seed {SEED}"
@@ -221,7 +221,7 @@ def _shapes_splits(name: str, profile: str, size: int, classes: int) -> Splits:
 
 
 def split_indices(labels, sizes, seed: int = SEED) -> list[np.ndarray]:
-    """Split indices into stratified, seeded parts of the given ``sizes`` plus the rest, each shuffled (ch. 4-6)."""
+    """Split indices into stratified, seeded parts of the given ``sizes`` plus the rest, each shuffled (ch. 5-7)."""
     labels = np.asarray(labels).ravel()
     if sum(sizes) > len(labels):
         raise ValueError(f"cannot take {sum(sizes):,} items out of {len(labels):,}")
@@ -238,7 +238,7 @@ def split_indices(labels, sizes, seed: int = SEED) -> list[np.ndarray]:
 
 
 def make_shapes(n: int, size: int = 32, num_classes: int = 10, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` coloured shapes on textured backgrounds, classes balanced: uint8 (n, size, size, 3) (chapter 5)."""
+    """Draw ``n`` coloured shapes on textured backgrounds, classes balanced: uint8 (n, size, size, 3) (chapter 6)."""
     if not 1 <= num_classes <= len(SHAPES):
         raise ValueError(f"num_classes must be 1..{len(SHAPES)}, got {num_classes}")
     rng = np.random.default_rng(seed)
@@ -369,7 +369,7 @@ def _why(error: BaseException) -> str:
 
 
 def _full_mnist_like(name: str, paths: list[Path]) -> Splits:
-    """Read MNIST's ``mnist.npz`` or Fashion-MNIST's four idx files; keep 1/12 of train for validation (ch. 4-5)."""
+    """Read MNIST's ``mnist.npz`` or Fashion-MNIST's four idx files; keep 1/12 of train for validation (ch. 5-6)."""
     if name == "mnist":
         with np.load(paths[0], allow_pickle=False) as f:
             x_train, y_train, x_test, y_test = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
@@ -390,7 +390,7 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def _full_cifar10(folder: Path) -> Splits:
-    """Read the CIFAR-10 python batches as uint8 (n, 32, 32, 3); keep 5,000 of train for validation (chapter 5)."""
+    """Read the CIFAR-10 python batches as uint8 (n, 32, 32, 3); keep 5,000 of train for validation (chapter 6)."""
     batches = [_read_cifar_batch(folder / "cifar-10-batches-py" / f"data_batch_{i}") for i in range(1, 6)]
     x_train = np.concatenate([b[0] for b in batches])
     y_train = np.concatenate([b[1] for b in batches])
@@ -416,7 +416,7 @@ def _with_validation(name, source, classes, x_train, y_train, x_test, y_test, n_
 
 
 def _full_photos(name: str, folder: Path, size: int) -> Splits:
-    """Read the flowers or cats-vs-dogs JPEGs resized to ``size`` x ``size``; split them seeded (chapters 5-6)."""
+    """Read the flowers or cats-vs-dogs JPEGs resized to ``size`` x ``size``; split them seeded (chapters 6-7)."""
     if name == "flowers":
         root = folder / "flower_photos" if (folder / "flower_photos").is_dir() else folder  # tf.keras untar layout
         x, y = _read_image_folder(root, ("daisy", "dandelion", "roses", "sunflowers", "tulips"), size)
@@ -452,7 +452,7 @@ def _read_image_folder(root: Path, class_dirs: tuple[str, ...], size: int) -> tu
 
 
 def preprocess_for(model: str) -> Callable:
-    """Return ``keras.applications.<model>.preprocess_input``, e.g. ``preprocess_for("mobilenet_v2")`` (chapter 6)."""
+    """Return ``keras.applications.<model>.preprocess_input``, e.g. ``preprocess_for("mobilenet_v2")`` (chapter 7)."""
     if model not in PREPROCESSORS:
         raise ValueError(f"unknown model {model!r} for preprocess_input: use one of {', '.join(PREPROCESSORS)}")
     import keras
@@ -461,7 +461,7 @@ def preprocess_for(model: str) -> Callable:
 
 
 def resize(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """Resize a batch of images (N, H, W[, C]) with antialiased bilinear interpolation, keeping the dtype (ch. 5-6)."""
+    """Resize a batch of images (N, H, W[, C]) with antialiased bilinear interpolation, keeping the dtype (ch. 6-7)."""
     import tensorflow as tf
 
     images = np.asarray(images)
@@ -476,7 +476,7 @@ def resize(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
 def pipeline(x, y=None, *, batch_size: int = 32, shuffle: bool = False, seed: int = SEED,
              image_size: int | tuple[int, int] | None = None, preprocess: str | Callable | None = None,
              cache: bool = False, prefetch: bool = True):
-    """Wrap arrays in ``tf.data``: resize, preprocess, cache, shuffle, batch, prefetch, in that order (chapter 5).
+    """Wrap arrays in ``tf.data``: resize, preprocess, cache, shuffle, batch, prefetch, in that order (chapter 6).
 
     Grey images (N, H, W) get a channel axis. ``preprocess`` is a function or a name from :data:`PREPROCESSORS`.
     """

@@ -75,11 +75,11 @@ def check_conv2d_against_tf(conv2d, seed: int, count: int = 25, **case_options) 
         expect_array(got, reference_conv2d(x, w, b, stride, padding), what)
 
 
-# ------------------------------------------------------------------------------------------- chapter 5: augmentation
+# ------------------------------------------------------------------------------------------- chapter 6: augmentation
 
 
 def check_train_only_augmentation(model, base, images, seed: int = 0) -> None:
-    """Check that ``model`` = augmentation + ``base``: inactive and deterministic at inference, active in training (ch. 5)."""
+    """Check that ``model`` = augmentation + ``base``: inactive and deterministic at inference, active in training (ch. 6)."""
     import keras
 
     x = np.asarray(images, "float32")
@@ -108,7 +108,7 @@ def check_train_only_augmentation(model, base, images, seed: int = 0) -> None:
 
 
 def check_aligned_pipeline(make_dataset, batch_size: int = 16, n: int = 100) -> None:
-    """Check a student's ``make_dataset(x, y, augment, batch_size)`` keeps labels with images and augments (ch. 5).
+    """Check a student's ``make_dataset(x, y, augment, batch_size)`` keeps labels with images and augments (ch. 6).
 
     Image ``i`` is filled with the value ``i`` (plus a marker pixel) so its label can be read back from the pixels.
     """
@@ -154,7 +154,7 @@ def check_aligned_pipeline(make_dataset, batch_size: int = 16, n: int = 100) -> 
 
 
 def digits_reference_classifier(seed: int = 0):
-    """Return an SVM trained on scikit-learn's digits under mild shifts, rotations and zooms (chapter 5 oracle)."""
+    """Return an SVM trained on scikit-learn's digits under mild shifts, rotations and zooms (chapter 6 oracle)."""
     from sklearn.svm import SVC
 
     from cnnbook.augment import build_augmentation
@@ -169,7 +169,7 @@ def digits_reference_classifier(seed: int = 0):
 
 
 def check_digit_augmentation(ranges, min_accuracy: float = 0.85, seed: int = 0) -> None:
-    """Check that augmentation ``ranges`` for digits keep each digit's label and do change the images (ch. 5)."""
+    """Check that augmentation ``ranges`` for digits keep each digit's label and do change the images (ch. 6)."""
     from cnnbook.augment import build_augmentation, check_ranges
 
     if not isinstance(ranges, dict):
@@ -198,11 +198,11 @@ def check_digit_augmentation(ranges, min_accuracy: float = 0.85, seed: int = 0) 
                              "recognition — make them smaller")
 
 
-# ------------------------------------------------------------------------------------------- chapter 4 checks
+# ------------------------------------------------------------------------------------------- chapter 5 checks
 
 
 def _zero_all_weights(model) -> None:
-    """Set every weight of ``model`` to zero (chapter 4 checks of residual units and SE blocks)."""
+    """Set every weight of ``model`` to zero (chapter 5 checks of residual units and SE blocks)."""
     for layer in model.layers:
         weights = layer.get_weights()
         if weights:
@@ -210,7 +210,7 @@ def _zero_all_weights(model) -> None:
 
 
 def _build_block(block, input_shape, what: str, *args, **kwargs):
-    """Call a student's block function on a Keras input and wrap it into a model (chapter 4)."""
+    """Call a student's block function on a Keras input and wrap it into a model (chapter 5)."""
     import keras
 
     x = keras.Input(shape=input_shape)
@@ -226,27 +226,27 @@ def _build_block(block, input_shape, what: str, *args, **kwargs):
 
 
 def check_params(model, expected: int, what: str, hint: str = "") -> None:
-    """Assert that ``model`` has exactly ``expected`` parameters, saying by how much it differs (chapter 4)."""
+    """Assert that ``model`` has exactly ``expected`` parameters, saying by how much it differs (chapter 5)."""
     got = int(model.count_params())
     if got != expected:
         raise AssertionError(f"{what} has {got:,} parameters, expected {expected:,} ({got - expected:+,}){hint}")
 
 
 def check_output_shape(model, expected: tuple, what: str) -> None:
-    """Assert that ``model``'s per-example output shape equals ``expected`` (chapter 4)."""
+    """Assert that ``model``'s per-example output shape equals ``expected`` (chapter 5)."""
     got = tuple(model.output_shape[1:])
     if got != tuple(expected):
         raise AssertionError(f"{what}: output shape {got}, expected {tuple(expected)}")
 
 
 def inception_params(c_in: int, f1: int, f3r: int, f3: int, f5r: int, f5: int, fp: int) -> int:
-    """Parameters of an Inception module with biases on every convolution (chapter 4)."""
+    """Parameters of an Inception module with biases on every convolution (chapter 5)."""
     return (c_in * f1 + f1) + (c_in * f3r + f3r) + (9 * f3r * f3 + f3) + (c_in * f5r + f5r) + (25 * f5r * f5 + f5) \
         + (c_in * fp + fp)
 
 
 def check_inception_module(inception_module, input_shape=(28, 28, 192), widths=(64, 96, 128, 16, 32, 32)) -> None:
-    """Check a student's Inception module: output shape and parameter count for given branch widths (chapter 4)."""
+    """Check a student's Inception module: output shape and parameter count for given branch widths (chapter 5)."""
     model = _build_block(inception_module, input_shape, "inception_module", *widths)
     h, w, c_in = input_shape
     f1, _, f3, _, f5, fp = widths
@@ -257,7 +257,7 @@ def check_inception_module(inception_module, input_shape=(28, 28, 192), widths=(
 
 
 def check_residual_adds_input(residual_unit, input_shape=(8, 8, 16), seed: int = 0) -> None:
-    """Check that a student's residual unit really adds its input: with all weights zero it passes x on (ch. 4)."""
+    """Check that a student's residual unit really adds its input: with all weights zero it passes x on (ch. 5)."""
     model = _build_block(residual_unit, input_shape, "residual_unit", input_shape[-1])
     check_output_shape(model, input_shape, f"residual_unit(x, filters={input_shape[-1]}) with stride 1")
     x = np.random.default_rng(seed).normal(size=(2, *input_shape)).astype("float32")
@@ -272,7 +272,7 @@ def check_residual_adds_input(residual_unit, input_shape=(8, 8, 16), seed: int =
 
 
 def check_resnet34(model, num_classes: int = 1000, input_shape=(224, 224, 3)) -> None:
-    """Check a student's ResNet-34: input and output shapes and 21.8 M trainable parameters (chapter 4)."""
+    """Check a student's ResNet-34: input and output shapes and 21.8 M trainable parameters (chapter 5)."""
     if model is None:
         raise AssertionError("got None instead of a Keras model — does your function end with `return`?")
     if tuple(model.input_shape[1:]) != tuple(input_shape):
@@ -288,7 +288,7 @@ def check_resnet34(model, num_classes: int = 1000, input_shape=(224, 224, 3)) ->
 
 
 def se_block_params(channels: int, ratio: int) -> int:
-    """Parameters of a squeeze-and-excitation block with biases on both Dense layers (chapter 4)."""
+    """Parameters of a squeeze-and-excitation block with biases on both Dense layers (chapter 5)."""
     squeezed = channels // ratio
     return channels * squeezed + squeezed + squeezed * channels + channels
 
@@ -308,7 +308,7 @@ def check_se_block(se_block, input_shape=(7, 7, 64), ratio: int = 16, seed: int 
 
 
 def check_param_budget(model, budget: int = 100_000) -> None:
-    """Assert that ``model`` has fewer than ``budget`` parameters (chapter 4 model-quality exercise)."""
+    """Assert that ``model`` has fewer than ``budget`` parameters (chapter 5 model-quality exercise)."""
     if model is None:
         raise AssertionError("got None instead of a Keras model")
     got = int(model.count_params())
@@ -327,7 +327,7 @@ def model_accuracy(model, images, labels) -> float:
 
 
 def check_accuracy_band(model, images, labels, threshold: float, budget: int = 100_000) -> None:
-    """Assert that a model under ``budget`` parameters reaches ``threshold`` accuracy on held-out images (ch. 4)."""
+    """Assert that a model under ``budget`` parameters reaches ``threshold`` accuracy on held-out images (ch. 5)."""
     check_param_budget(model, budget)
     accuracy = model_accuracy(model, images, labels)
     if accuracy < threshold:
@@ -335,7 +335,7 @@ def check_accuracy_band(model, images, labels, threshold: float, budget: int = 1
                              f"needs {threshold:.2%} — train longer, add batch normalisation or augmentation")
 
 
-# ------------------------------------------------------------------------------------ chapter 6: transfer learning
+# ------------------------------------------------------------------------------------ chapter 7: transfer learning
 
 
 def _param_count(weights) -> int:
@@ -344,7 +344,7 @@ def _param_count(weights) -> int:
 
 
 def check_frozen_base_with_head(model, base, num_classes: int) -> None:
-    """Assert ``model`` = frozen ``base`` + a new head with ``num_classes`` outputs; only the head trains (ch. 6)."""
+    """Assert ``model`` = frozen ``base`` + a new head with ``num_classes`` outputs; only the head trains (ch. 7)."""
     import keras
 
     if not isinstance(model, keras.Model):
@@ -372,7 +372,7 @@ def check_frozen_base_with_head(model, base, num_classes: int) -> None:
 
 def check_unfreeze_top(unfreeze_top, backbone: str, n: int, learning_rate: float = 1e-5,
                        input_shape=(64, 64, 3)) -> None:
-    """Run a student's ``unfreeze_top(model, base, n, learning_rate)`` on a fresh transfer model and check it (ch. 6).
+    """Run a student's ``unfreeze_top(model, base, n, learning_rate)`` on a fresh transfer model and check it (ch. 7).
 
     Oracle: :func:`cnnbook.transfer.unfreeze` on an identical model (top ``n`` layers, BN kept frozen); a
     training-mode pass must leave BN statistics unchanged; the model must be compiled again at ``learning_rate``.
@@ -416,7 +416,7 @@ def check_unfreeze_top(unfreeze_top, backbone: str, n: int, learning_rate: float
 
 
 def check_heldout_accuracy(model, minimum: float, classes=(5, 6, 7, 8, 9), maximum: float = 1.0) -> None:
-    """Evaluate ``model`` on the autograder's held-out MNIST digits of ``classes`` (relabelled 0..k-1) (ch. 6)."""
+    """Evaluate ``model`` on the autograder's held-out MNIST digits of ``classes`` (relabelled 0..k-1) (ch. 7)."""
     from cnnbook.data import load_heldout
 
     x, y = load_heldout("mnist", verbose=False)

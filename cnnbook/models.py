@@ -1,4 +1,4 @@
-"""The classic CNN architectures built from Keras layers, with readable layer names (chapter 4).
+"""The classic CNN architectures built from Keras layers, with readable layer names (chapter 5).
 
 Every builder takes ``input_shape`` and ``num_classes`` and returns a functional ``keras.Model``. Where a builder
 follows ``keras.applications`` (VGG-16/19, ResNet-50, DenseNet-121, MobileNet, Xception) its parameter count equals
@@ -20,12 +20,12 @@ KERAS_BN_EPSILON = 1.001e-5
 
 
 def _input(input_shape, name: str = "image"):
-    """Return a Keras input tensor of one example's ``input_shape`` (chapter 4)."""
+    """Return a Keras input tensor of one example's ``input_shape`` (chapter 5)."""
     return keras.Input(shape=tuple(input_shape), name=name)
 
 
 def _classifier(x, num_classes: int, name: str = "predictions"):
-    """Return the softmax Dense output layer applied to ``x`` (chapter 4)."""
+    """Return the softmax Dense output layer applied to ``x`` (chapter 5)."""
     return layers.Dense(num_classes, activation="softmax", name=name)(x)
 
 
@@ -33,7 +33,7 @@ def _classifier(x, num_classes: int, name: str = "predictions"):
 
 
 def lenet5(input_shape=(32, 32, 1), num_classes: int = 10, *, modern: bool = False) -> keras.Model:
-    """LeNet-5 (LeCun et al. 1998): tanh + average pooling, or ReLU + max pooling when ``modern`` (chapter 4).
+    """LeNet-5 (LeCun et al. 1998): tanh + average pooling, or ReLU + max pooling when ``modern`` (chapter 5).
 
     C3 connects to all six S2 maps (the paper's sparse connection table is left out) and the output is a softmax
     Dense layer instead of the paper's RBF units: 61,706 parameters at 32x32x1 with 10 classes.
@@ -56,7 +56,7 @@ def lenet5(input_shape=(32, 32, 1), num_classes: int = 10, *, modern: bool = Fal
 
 
 class LocalResponseNormalization(layers.Layer):
-    """AlexNet's local response normalisation across channels, no weights (chapter 4)."""
+    """AlexNet's local response normalisation across channels, no weights (chapter 5)."""
 
     def __init__(self, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75, **kwargs):
         super().__init__(**kwargs)
@@ -75,7 +75,7 @@ class LocalResponseNormalization(layers.Layer):
 
 
 def _register_lrn_rule() -> None:
-    """Teach the counting module that LRN does about 4 operations per element (chapter 4)."""
+    """Teach the counting module that LRN does about 4 operations per element (chapter 5)."""
     try:
         from cnnbook import counting
     except ImportError:  # pragma: no cover - counting is optional for building models
@@ -94,7 +94,7 @@ def _prod(shape) -> int:
 
 def alexnet(input_shape=(227, 227, 3), num_classes: int = 1000, *, lrn: bool = True,
             dropout: float = 0.5) -> keras.Model:
-    """AlexNet (Krizhevsky et al. 2012) on one GPU, ungrouped: 62,378,344 parameters at 227x227x3 (chapter 4)."""
+    """AlexNet (Krizhevsky et al. 2012) on one GPU, ungrouped: 62,378,344 parameters at 227x227x3 (chapter 5)."""
     inputs = _input(input_shape)
     x = layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1")(inputs)
     if lrn:
@@ -123,7 +123,7 @@ VGG_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 
 def vgg(depth: int = 16, input_shape=(224, 224, 3), num_classes: int = 1000, *, width: int = 64,
         dense_units: int = 4096) -> keras.Model:
-    """VGG-16 or VGG-19 (Simonyan & Zisserman 2014): stacks of 3x3 convs, as ``keras.applications`` (chapter 4)."""
+    """VGG-16 or VGG-19 (Simonyan & Zisserman 2014): stacks of 3x3 convs, as ``keras.applications`` (chapter 5)."""
     if depth not in VGG_BLOCKS:
         raise ValueError(f"depth must be one of {sorted(VGG_BLOCKS)}, got {depth}")
     inputs = _input(input_shape)
@@ -156,7 +156,7 @@ GOOGLENET_MODULES = {
 
 def inception_module(x, f1: int, f3_reduce: int, f3: int, f5_reduce: int, f5: int, pool_proj: int,
                      name: str = "inception"):
-    """Inception module: 1x1, 1x1→3x3, 1x1→5x5 and 3x3 max-pool→1x1 branches, concatenated (chapter 4)."""
+    """Inception module: 1x1, 1x1→3x3, 1x1→5x5 and 3x3 max-pool→1x1 branches, concatenated (chapter 5)."""
     def conv(t, filters, size, suffix):
         return layers.Conv2D(filters, size, padding="same", activation="relu", name=f"{name}_{suffix}")(t)
 
@@ -169,7 +169,7 @@ def inception_module(x, f1: int, f3_reduce: int, f3: int, f5_reduce: int, f5: in
 
 
 def googlenet(input_shape=(224, 224, 3), num_classes: int = 1000, *, dropout: float = 0.4) -> keras.Model:
-    """GoogLeNet / Inception-v1 without the auxiliary classifiers and LRN (chapter 4)."""
+    """GoogLeNet / Inception-v1 without the auxiliary classifiers and LRN (chapter 5)."""
     inputs = _input(input_shape)
     x = layers.Conv2D(64, 7, strides=2, padding="same", activation="relu", name="conv1_7x7")(inputs)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
@@ -189,7 +189,7 @@ def googlenet(input_shape=(224, 224, 3), num_classes: int = 1000, *, dropout: fl
 
 
 def squeeze_excite(x, ratio: int = 16, name: str = "se"):
-    """Squeeze-and-excitation (Hu et al. 2018): rescale channels by sigmoid(Dense(relu(Dense(GAP(x))))) (chapter 4)."""
+    """Squeeze-and-excitation (Hu et al. 2018): rescale channels by sigmoid(Dense(relu(Dense(GAP(x))))) (chapter 5)."""
     channels = x.shape[-1]
     s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)
     s = layers.Dense(max(1, channels // ratio), activation="relu", name=f"{name}_reduce")(s)
@@ -199,7 +199,7 @@ def squeeze_excite(x, ratio: int = 16, name: str = "se"):
 
 def residual_unit(x, filters: int, strides: int = 1, *, name: str = "res", use_bias: bool = False,
                   epsilon: float = 1e-3, recalibrate: Callable | None = None):
-    """Basic residual unit of ResNet-18/34: two 3x3 conv+BN, plus the input or a 1x1 projection of it (chapter 4).
+    """Basic residual unit of ResNet-18/34: two 3x3 conv+BN, plus the input or a 1x1 projection of it (chapter 5).
 
     ``recalibrate(branch, name)`` (e.g. an SE block, see :func:`with_se`) is applied to the branch before the add.
     """
@@ -221,7 +221,7 @@ def residual_unit(x, filters: int, strides: int = 1, *, name: str = "res", use_b
 
 def bottleneck_unit(x, filters: int, strides: int = 1, *, name: str = "res", use_bias: bool = True,
                     epsilon: float = KERAS_BN_EPSILON, recalibrate: Callable | None = None):
-    """Bottleneck residual unit of ResNet-50: 1x1 reduce, 3x3, 1x1 expand to 4x ``filters``, as Keras (chapter 4)."""
+    """Bottleneck residual unit of ResNet-50: 1x1 reduce, 3x3, 1x1 expand to 4x ``filters``, as Keras (chapter 5)."""
     bn = functools.partial(layers.BatchNormalization, epsilon=epsilon)
     shortcut = x
     if strides != 1 or x.shape[-1] != 4 * filters:
@@ -240,7 +240,7 @@ def bottleneck_unit(x, filters: int, strides: int = 1, *, name: str = "res", use
 
 
 def with_se(unit: Callable, ratio: int = 16) -> Callable:
-    """Wrap a residual unit so that an SE block recalibrates its branch before the add (chapter 4)."""
+    """Wrap a residual unit so that an SE block recalibrates its branch before the add (chapter 5)."""
     return functools.partial(unit, recalibrate=functools.partial(squeeze_excite, ratio=ratio))
 
 
@@ -250,7 +250,7 @@ RESNET_STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3)}
 
 def resnet(depth: int = 34, input_shape=(224, 224, 3), num_classes: int = 1000, *, width: int = 64,
            se_ratio: int | None = None) -> keras.Model:
-    """ResNet-18/34 (paper layout, convs without bias) or ResNet-50 (as ``keras.applications``) (chapter 4).
+    """ResNet-18/34 (paper layout, convs without bias) or ResNet-50 (as ``keras.applications``) (chapter 5).
 
     ``width`` is the first stage's filters (doubled at every stage); ``se_ratio`` makes it an SE-ResNet.
     """
@@ -286,7 +286,7 @@ resnet50 = functools.partial(resnet, 50)
 
 
 def dense_block(x, units: int, growth_rate: int = 32, name: str = "dense"):
-    """Dense block: ``units`` times BN-ReLU-1x1(4k)-BN-ReLU-3x3(k), each output concatenated to x (chapter 4)."""
+    """Dense block: ``units`` times BN-ReLU-1x1(4k)-BN-ReLU-3x3(k), each output concatenated to x (chapter 5)."""
     bn = functools.partial(layers.BatchNormalization, epsilon=KERAS_BN_EPSILON)
     for i in range(1, units + 1):
         p = f"{name}_unit{i}"
@@ -299,7 +299,7 @@ def dense_block(x, units: int, growth_rate: int = 32, name: str = "dense"):
 
 
 def transition_layer(x, reduction: float = 0.5, name: str = "transition"):
-    """DenseNet transition: BN-ReLU-1x1 conv keeping ``reduction`` of the channels, then 2x2 average pool (ch. 4)."""
+    """DenseNet transition: BN-ReLU-1x1 conv keeping ``reduction`` of the channels, then 2x2 average pool (ch. 5)."""
     x = layers.BatchNormalization(epsilon=KERAS_BN_EPSILON, name=f"{name}_bn")(x)
     x = layers.Activation("relu", name=f"{name}_relu")(x)
     x = layers.Conv2D(int(x.shape[-1] * reduction), 1, use_bias=False, name=f"{name}_conv")(x)
@@ -308,7 +308,7 @@ def transition_layer(x, reduction: float = 0.5, name: str = "transition"):
 
 def densenet121(input_shape=(224, 224, 3), num_classes: int = 1000, *, growth_rate: int = 32,
                 blocks=(6, 12, 24, 16)) -> keras.Model:
-    """DenseNet-121 (Huang et al. 2017), as ``keras.applications.DenseNet121`` (chapter 4)."""
+    """DenseNet-121 (Huang et al. 2017), as ``keras.applications.DenseNet121`` (chapter 5)."""
     inputs = _input(input_shape)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
     x = layers.Conv2D(2 * growth_rate, 7, strides=2, use_bias=False, name="conv1_conv")(x)
@@ -330,7 +330,7 @@ def densenet121(input_shape=(224, 224, 3), num_classes: int = 1000, *, growth_ra
 
 
 def separable_block(x, filters: int, strides: int = 1, name: str = "dw"):
-    """MobileNet's depthwise-separable block: 3x3 depthwise-BN-ReLU6, then 1x1 pointwise-BN-ReLU6 (chapter 4)."""
+    """MobileNet's depthwise-separable block: 3x3 depthwise-BN-ReLU6, then 1x1 pointwise-BN-ReLU6 (chapter 5)."""
     if strides != 1:
         x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}_pad")(x)
     x = layers.DepthwiseConv2D(3, strides=strides, padding="same" if strides == 1 else "valid", use_bias=False,
@@ -349,7 +349,7 @@ MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
 
 def mobilenet(input_shape=(224, 224, 3), num_classes: int = 1000, *, width: float = 1.0,
               dropout: float = 1e-3) -> keras.Model:
-    """MobileNet v1 with width multiplier ``width`` (alpha), as ``keras.applications.MobileNet`` (chapter 4)."""
+    """MobileNet v1 with width multiplier ``width`` (alpha), as ``keras.applications.MobileNet`` (chapter 5)."""
     inputs = _input(input_shape)
     x = layers.Conv2D(int(32 * width), 3, strides=2, padding="same", use_bias=False, name="conv1")(inputs)
     x = layers.BatchNormalization(name="conv1_bn")(x)
@@ -383,7 +383,7 @@ def _xception_down(x, filters: tuple[int, int], name: str, relu_first: bool = Tr
 
 
 def xception_entry_flow(x):
-    """Xception's entry flow: two convs, then three strided separable blocks to 728 channels (chapter 4)."""
+    """Xception's entry flow: two convs, then three strided separable blocks to 728 channels (chapter 5)."""
     for i, (filters, strides) in enumerate(((32, 2), (64, 1)), start=1):
         x = layers.Conv2D(filters, 3, strides=strides, use_bias=False, name=f"entry_conv{i}")(x)
         x = layers.BatchNormalization(name=f"entry_conv{i}_bn")(x)
@@ -394,7 +394,7 @@ def xception_entry_flow(x):
 
 
 def xception_middle_flow(x, repeats: int = 8):
-    """Xception's middle flow: ``repeats`` residual blocks of three ReLU-SeparableConv-BN at 728 (chapter 4)."""
+    """Xception's middle flow: ``repeats`` residual blocks of three ReLU-SeparableConv-BN at 728 (chapter 5)."""
     for r in range(1, repeats + 1):
         y = x
         for k in range(1, 4):
@@ -404,7 +404,7 @@ def xception_middle_flow(x, repeats: int = 8):
 
 
 def xception_exit_flow(x):
-    """Xception's exit flow: a strided block to 1024, then separable convs to 1536 and 2048 (chapter 4)."""
+    """Xception's exit flow: a strided block to 1024, then separable convs to 1536 and 2048 (chapter 5)."""
     x = _xception_down(x, (728, 1024), "exit_block1")
     for i, filters in enumerate((1536, 2048), start=1):
         x = _sep_bn(x, filters, f"exit_sep{i}", relu_first=False)
@@ -413,7 +413,7 @@ def xception_exit_flow(x):
 
 
 def xception(input_shape=(299, 299, 3), num_classes: int = 1000, *, middle_repeats: int = 8) -> keras.Model:
-    """Xception (Chollet 2017), as ``keras.applications.Xception`` (chapter 4)."""
+    """Xception (Chollet 2017), as ``keras.applications.Xception`` (chapter 5)."""
     inputs = _input(input_shape)
     x = xception_exit_flow(xception_middle_flow(xception_entry_flow(inputs), middle_repeats))
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -426,7 +426,7 @@ def xception(input_shape=(299, 299, 3), num_classes: int = 1000, *, middle_repea
 def small_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, filters=(32, 64), convs_per_block: int = 1,
               batch_norm: bool = False, dropout: float = 0.0, dense_units: int = 0,
               global_pool: bool = True) -> keras.Model:
-    """A small configurable CNN for the exercises: conv blocks with max pooling, then a small head (chapter 4)."""
+    """A small configurable CNN for the exercises: conv blocks with max pooling, then a small head (chapter 5)."""
     inputs = _input(input_shape)
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     for b, f in enumerate(filters, start=1):
@@ -446,7 +446,7 @@ def small_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, filters=(32, 64
 
 def deep_cnn(depth: int, input_shape=(28, 28, 1), num_classes: int = 10, *, width: int = 16,
              residual: bool = False, batch_norm: bool = False) -> keras.Model:
-    """A CNN of ``depth`` 3x3 conv layers at constant width, plain or residual (+BN): the depth experiment (ch. 4).
+    """A CNN of ``depth`` 3x3 conv layers at constant width, plain or residual (+BN): the depth experiment (ch. 5).
 
     A stem conv and a 2x2 max pool, then ``depth - 1`` more conv layers (in pairs around a skip connection when
     ``residual``; an odd leftover layer is plain), global average pooling and softmax.
@@ -480,7 +480,7 @@ def deep_cnn(depth: int, input_shape=(28, 28, 1), num_classes: int = 10, *, widt
 
 
 def diagram(model, filename: str | None = None, **options):
-    """Draw ``model`` with ``keras.utils.plot_model``, or print a text summary and say why when graphviz is absent (ch. 4)."""
+    """Draw ``model`` with ``keras.utils.plot_model``, or print a text summary and say why when graphviz is absent (ch. 5)."""
     import importlib.util
     import shutil
 

@@ -1,4 +1,4 @@
-"""Transfer learning (chapter 6): reuse a convolutional base, freeze it, attach a new head, then fine-tune its top.
+"""Transfer learning (chapter 7): reuse a convolutional base, freeze it, attach a new head, then fine-tune its top.
 
 The same functions serve both profiles. In ``full`` the base is a ``keras.applications`` model with ImageNet weights;
 in ``sample`` (no network) it is a CNN the course trains itself on another task, cut below its classifier with
@@ -35,7 +35,7 @@ def _keras():
 
 
 def backbone(name: str, input_shape=None, *, weights=None, include_top: bool = False):
-    """Build ``keras.applications.<name>`` without its classifier; ``weights`` None (offline) or "imagenet" (ch. 6).
+    """Build ``keras.applications.<name>`` without its classifier; ``weights`` None (offline) or "imagenet" (ch. 7).
 
     Without network ``weights="imagenet"`` raises :class:`WeightsUnavailable`, which names the ``sample`` profile.
     """
@@ -70,14 +70,14 @@ def _is_download_failure(exc: BaseException) -> bool:
 
 
 def preprocess_name(name: str) -> str:
-    """Return the ``keras.applications`` module whose ``preprocess_input`` matches backbone ``name`` (chapter 6)."""
+    """Return the ``keras.applications`` module whose ``preprocess_input`` matches backbone ``name`` (chapter 7)."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}: use one of {', '.join(BACKBONES)}")
     return BACKBONES[name][0]
 
 
 def feature_extractor(model, layer=None, name: str = "base"):
-    """Cut a trained classifier below its head: a model from its input to ``layer`` (default: the last pooling) (ch. 6)."""
+    """Cut a trained classifier below its head: a model from its input to ``layer`` (default: the last pooling) (ch. 7)."""
     keras = _keras()
     if layer is None:
         pooled = [l for l in model.layers if "Pooling" in type(l).__name__ or type(l).__name__ == "Flatten"]
@@ -90,7 +90,7 @@ def feature_extractor(model, layer=None, name: str = "base"):
 
 def attach_head(base, num_classes: int, *, preprocess=None, dropout: float = 0.0, pool: bool = True,
                 freeze_base: bool = True, name: str = "transfer"):
-    """Stack a new classifier on ``base``: input, ``preprocess``, base(training=False), pooling, dropout, softmax (ch. 6).
+    """Stack a new classifier on ``base``: input, ``preprocess``, base(training=False), pooling, dropout, softmax (ch. 7).
 
     ``preprocess`` is a function (e.g. ``preprocess_input``) or None. The base is frozen unless ``freeze_base`` is False.
     """
@@ -116,7 +116,7 @@ def attach_head(base, num_classes: int, *, preprocess=None, dropout: float = 0.0
 
 
 def transfer_model(name: str, num_classes: int, input_shape=None, *, weights=None, dropout: float = 0.0):
-    """Return (model, base): backbone ``name`` frozen, its ``preprocess_input``, and a new head (chapter 6)."""
+    """Return (model, base): backbone ``name`` frozen, its ``preprocess_input``, and a new head (chapter 7)."""
     keras = _keras()
     base = backbone(name, input_shape, weights=weights)
     preprocess = getattr(keras.applications, preprocess_name(name)).preprocess_input
@@ -124,19 +124,19 @@ def transfer_model(name: str, num_classes: int, input_shape=None, *, weights=Non
 
 
 def param_counts(model) -> dict[str, int]:
-    """Return the trainable, non-trainable and total parameter counts of ``model``, as Keras counts them (ch. 6)."""
+    """Return the trainable, non-trainable and total parameter counts of ``model``, as Keras counts them (ch. 7)."""
     trainable = sum(math.prod(v.shape) for v in model.trainable_weights)
     frozen = sum(math.prod(v.shape) for v in model.non_trainable_weights)
     return {"trainable": int(trainable), "non_trainable": int(frozen), "total": int(trainable + frozen)}
 
 
 def is_batch_norm(layer) -> bool:
-    """True for a BatchNormalization layer (also Keras' SyncBatchNormalization) (chapter 6)."""
+    """True for a BatchNormalization layer (also Keras' SyncBatchNormalization) (chapter 7)."""
     return "BatchNormalization" in type(layer).__name__
 
 
 def freeze(base, *, verbose: bool = True) -> dict[str, int]:
-    """Freeze every weight of ``base`` and print what changed; return :func:`param_counts` after (chapter 6)."""
+    """Freeze every weight of ``base`` and print what changed; return :func:`param_counts` after (chapter 7)."""
     before = param_counts(base)
     base.trainable = False
     after = param_counts(base)
@@ -146,7 +146,7 @@ def freeze(base, *, verbose: bool = True) -> dict[str, int]:
 
 
 def block_start(base, start) -> int:
-    """Index in ``base.layers`` where the top part begins: an index (negative: top N), a layer name or a prefix (ch. 6)."""
+    """Index in ``base.layers`` where the top part begins: an index (negative: top N), a layer name or a prefix (ch. 7)."""
     names = [l.name for l in base.layers]
     if isinstance(start, int):
         index = start + len(names) if start < 0 else start
@@ -163,7 +163,7 @@ def block_start(base, start) -> int:
 
 
 def unfreeze(base, start, *, keep_batch_norm_frozen: bool = True, verbose: bool = True) -> dict[str, int]:
-    """Make layers of ``base`` from ``start`` (see :func:`block_start`) to the top trainable, the rest frozen (ch. 6).
+    """Make layers of ``base`` from ``start`` (see :func:`block_start`) to the top trainable, the rest frozen (ch. 7).
 
     BatchNormalization layers stay frozen (inference mode) unless ``keep_batch_norm_frozen`` is False. Prints the
     layers that changed and the counts before and after; returns :func:`param_counts` after. Recompile afterwards.
@@ -199,7 +199,7 @@ def _change(before: dict[str, int], after: dict[str, int]) -> str:
 
 
 def batch_norm_in_inference(model, x) -> bool:
-    """True when a training-mode forward pass on ``x`` leaves every BN moving statistic unchanged (chapter 6)."""
+    """True when a training-mode forward pass on ``x`` leaves every BN moving statistic unchanged (chapter 7)."""
     import numpy as np
     from keras import ops
 
@@ -222,7 +222,7 @@ def _all_layers(model):
 
 
 def compile_for(model, learning_rate: float, *, metrics=("accuracy",)):
-    """Compile ``model`` with Adam at ``learning_rate`` and sparse cross-entropy: call after (un)freezing (ch. 6)."""
+    """Compile ``model`` with Adam at ``learning_rate`` and sparse cross-entropy: call after (un)freezing (ch. 7)."""
     keras = _keras()
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=list(metrics))
@@ -230,7 +230,7 @@ def compile_for(model, learning_rate: float, *, metrics=("accuracy",)):
 
 
 def callbacks(checkpoint_path=None, *, patience: int = 3, monitor: str = "val_accuracy"):
-    """EarlyStopping (best weights restored) plus, with a path, ModelCheckpoint of the best epoch (chapter 6)."""
+    """EarlyStopping (best weights restored) plus, with a path, ModelCheckpoint of the best epoch (chapter 7)."""
     keras = _keras()
     found = [keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)]
     if checkpoint_path is not None:
@@ -239,7 +239,7 @@ def callbacks(checkpoint_path=None, *, patience: int = 3, monitor: str = "val_ac
 
 
 def few_per_class(labels, per_class: int, seed: int = 0):
-    """Indices of ``per_class`` examples of each label, seeded and shuffled: the few-label training set (ch. 6)."""
+    """Indices of ``per_class`` examples of each label, seeded and shuffled: the few-label training set (ch. 7)."""
     import numpy as np
 
     labels = np.asarray(labels).ravel()
@@ -254,7 +254,7 @@ def few_per_class(labels, per_class: int, seed: int = 0):
 
 
 def confusion(y_true, y_pred, num_classes: int):
-    """Confusion matrix: rows the true class, columns the predicted one (chapter 6)."""
+    """Confusion matrix: rows the true class, columns the predicted one (chapter 7)."""
     import numpy as np
 
     matrix = np.zeros((num_classes, num_classes), dtype="int64")
@@ -263,7 +263,7 @@ def confusion(y_true, y_pred, num_classes: int):
 
 
 def top_confusions(matrix, class_names, k: int = 4) -> list[tuple[str, str, int]]:
-    """The ``k`` largest off-diagonal cells as (true, predicted, count), largest first (chapter 6)."""
+    """The ``k`` largest off-diagonal cells as (true, predicted, count), largest first (chapter 7)."""
     import numpy as np
 
     off = np.array(matrix, dtype="int64")
@@ -274,7 +274,7 @@ def top_confusions(matrix, class_names, k: int = 4) -> list[tuple[str, str, int]
 
 
 def subset(x, y, classes):
-    """Keep the examples whose label is in ``classes`` and relabel them 0..k-1 in that order (chapter 6)."""
+    """Keep the examples whose label is in ``classes`` and relabel them 0..k-1 in that order (chapter 7)."""
     import numpy as np
 
     classes = np.asarray(list(classes))

@@ -1,4 +1,4 @@
-"""Chapter 5: the augmentation helper, the generator-argument mapping, the grading checks and the lesson's claims.
+"""Chapter 6: the augmentation helper, the generator-argument mapping, the grading checks and the lesson's claims.
 
 Oracles: Keras's own layers (a quarter turn of RandomRotation equals np.rot90, RandomFlip equals a NumPy mirror),
 NumPy arithmetic, and the sample experiment re-run with the lesson's seed.
@@ -142,7 +142,7 @@ def test_check_digit_augmentation_accepts_mild_and_rejects_flips_and_big_ranges(
 
 @pytest.mark.slow
 def test_sample_experiment_claims():
-    # The lesson's experiment, same data, ranges, sizes and seed (book/ch05_augmentation.ipynb, section 5.6).
+    # The lesson's experiment, same data, ranges, sizes and seed (book/ch06_augmentation.ipynb, section 6.6).
     from cnnbook.data import load
 
     mnist = augment.overfitting_experiment(load("mnist", "sample"), augment.DIGIT_RANGES, n_train=500, epochs=20)

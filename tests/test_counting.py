@@ -350,7 +350,7 @@ def _models():
     return models
 
 
-# chapter 4's builders (cnnbook.models); those equal to a keras.applications model are covered above
+# chapter 5's builders (cnnbook.models); those equal to a keras.applications model are covered above
 CHAPTER4_BUILDS = {
     "lenet5": lambda: _models().lenet5(), "lenet5_modern": lambda: _models().lenet5(modern=True),
     "alexnet_lrn": lambda: _models().alexnet(), "googlenet": lambda: _models().googlenet(),

@@ -1,4 +1,4 @@
-"""Tests of cnnbook.transfer (chapter 6).
+"""Tests of cnnbook.transfer (chapter 7).
 
 Oracles: the published parameter counts of the keras.applications models without their top (VGG16 14,714,688;
 ResNet50 23,587,712 with 53,120 non-trainable BN statistics; MobileNetV2 2,257,984 with 34,112), the conv/BN
