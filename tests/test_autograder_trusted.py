@@ -99,6 +99,7 @@ def test_the_trusted_verdict_sets_the_score_and_a_disagreement_is_told_and_recor
     checks = tmp_path / "checks"
     checks.mkdir()
     (checks / "demo.py").write_text(textwrap.dedent("""
+        import trusted
         def passes(art):
             return None
         def fails(art):
@@ -107,7 +108,9 @@ def test_the_trusted_verdict_sets_the_score_and_a_disagreement_is_told_and_recor
             return 0.5
         def broken(art):
             return 1 / 0
-        CHECKS = {"a": passes, "b": fails, "c": half, "d": broken, "e": lambda art: art.model("absent")}
+        def below(art):
+            raise trusted.BelowThreshold("96.0 % on the held-out digits, band 3 needs 96.9 %")
+        CHECKS = {"a": passes, "b": fails, "c": half, "d": broken, "e": lambda art: art.model("absent"), "f": below}
     """))
     monkeypatch.setattr(trusted, "CHECKS_DIR", checks)
     monkeypatch.setenv(trusted.ARTIFACTS_ENV, str(tmp_path / "artifacts"))
@@ -115,16 +118,18 @@ def test_the_trusted_verdict_sets_the_score_and_a_disagreement_is_told_and_recor
     error = nbformat.v4.new_output("error", ename="AssertionError", evalue="visible check failed", traceback=[])
     ok = nbformat.v4.new_output("stream", name="stdout", text="fine\n")
     nb = nbformat.v4.new_notebook(cells=[graded_cell("a", [error]), graded_cell("b", [ok]), graded_cell("c", [], 2),
-                                         graded_cell("d", []), graded_cell("e", []), graded_cell("untouched", [ok])])
+                                         graded_cell("d", []), graded_cell("e", []), graded_cell("f", [ok]),
+                                         graded_cell("untouched", [ok])])
     nb, _ = trusted.TrustedChecks()(nb, {"nbgrader": {"assignment": "demo", "notebook": "demo"}})
     scores = [determine_grade(c)[0] for c in nb.cells]          # oracle: nbgrader's own scoring of a cell
-    assert scores == [1, 0, 1, 0, 0, 1]
+    assert scores == [1, 0, 1, 0, 0, 0, 1]
     assert "the grader's own check passed" in nb.cells[0].outputs[-2].text
     assert nb.cells[1].outputs[-1].evalue == "accuracy 91.0 %, the band needs 97.0 %"
     assert "internal grader error" in nb.cells[3].outputs[-1].evalue
     assert "no absent.keras was handed in" in nb.cells[4].outputs[-1].evalue
     record = json.loads((tmp_path / "trusted.json").read_text())["demo"]
-    assert {g: r["disagree"] for g, r in record.items()} == {"a": True, "b": True, "c": True, "d": True, "e": True}
+    assert {g: r["disagree"] for g, r in record.items()} == {"a": True, "b": True, "c": False, "d": True, "e": True,
+                                                             "f": False}   # under a band: not the kernel's to know
 
 
 def test_every_registered_check_names_a_graded_cell_of_its_assignment():

@@ -33,7 +33,7 @@ def _band(i: int):
         bands = trusted.thresholds(ASSIGNMENT, TASK, art.profile)
         acc = heldout_accuracy(model)
         if acc < bands[i]:
-            raise AssertionError(
+            raise trusted.BelowThreshold(
                 f"best_model ({trusted.params(model):,} parameters) classifies {acc:.1%} of the held-out digits "
                 f"correctly; band {i + 1} needs {bands[i]:.1%} — train a few epochs more, add batch normalisation "
                 "after each convolution, or widen the convolutions within the budget")
