@@ -341,6 +341,9 @@ class TrustedChecks(NbGraderPreprocessor):
         checks = getattr(module, "CHECKS", {}) if module else {}
         if not checks:
             return nb, resources
+        import time
+
+        started = time.perf_counter()
         folder = Path(os.environ.get(ARTIFACTS_ENV, "artifacts"))
         art = Artifacts(folder, assignment, os.environ.get(PROFILE_ENV, "sample"), getattr(module, "INPUTS", {}))
         records = {}
@@ -373,6 +376,7 @@ class TrustedChecks(NbGraderPreprocessor):
             cell.outputs = outputs
             records[gid] = {"kernel": "pass" if kernel_ok else "fail", "trusted": status, "fraction": fraction,
                             "message": message, "disagree": disagree}
+        self.log.info("TrustedChecks: %d cells scored in %.1f s", len(records), time.perf_counter() - started)
         report = os.environ.get(REPORT_ENV)
         if report:
             path = Path(report)
