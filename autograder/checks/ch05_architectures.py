@@ -9,6 +9,7 @@ import trusted
 ASSIGNMENT = "ch05_architectures"
 TASK = "best_model"
 BUDGET = 100_000   # fewer than this many parameters
+MAX_MACS = 200_000_000   # the grader's cost limit per image (the reference needs about 2 M; 100x that is honest room)
 BAND_CELLS = ("test_quality_band1", "test_quality_band2", "test_quality_band3")
 
 #: A plausible weak answer, for calibration: it must miss the top band on every run.
@@ -29,7 +30,7 @@ def heldout_accuracy(model) -> float:
 def _band(i: int):
     def check(art: trusted.Artifacts) -> None:
         model = art.model("best_model")
-        trusted.expect_budget(model, max_params=BUDGET - 1, what="best_model")
+        trusted.expect_budget(model, max_params=BUDGET - 1, max_macs=MAX_MACS, what="best_model")
         bands = trusted.thresholds(ASSIGNMENT, TASK, art.profile)
         acc = heldout_accuracy(model)
         if acc < bands[i]:
