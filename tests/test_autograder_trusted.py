@@ -210,3 +210,11 @@ def test_the_number_of_processes_is_bounded(tmp_path):
     sandbox.remove_pids_cgroup(f"f{os.getpid()}")
     assert "forked" in proc.stdout, proc.stderr
     assert int(proc.stdout.split("forked")[1]) < 20
+
+
+@pytest.mark.slow
+def test_calibration_quick_mode_trains_the_reference_and_measures_it_in_the_grader(capsys):
+    assert calibrate.main(["ch05_architectures", "--quick"]) == 0      # one seed, one thread, nothing written
+    out = capsys.readouterr().out
+    value = float(out.split("reference seed 0 threads 1: accuracy ")[1].split()[0])
+    assert value >= trusted.thresholds("ch05_architectures", "best_model")[-1]   # the calibrated top band
