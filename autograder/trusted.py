@@ -123,6 +123,7 @@ class Artifacts:
     assignment: str
     profile: str = "sample"
     inputs_source: dict = field(default_factory=dict)   # artifact name -> INPUTS function of the check module
+    notebook: object = None   # the executed submission (nbformat), for checks of the answer cells' code
     _models: dict = field(default_factory=dict, repr=False)
 
     def _file(self, name: str, suffix: str, made_by: str) -> Path:
@@ -346,6 +347,7 @@ class TrustedChecks(NbGraderPreprocessor):
         started = time.perf_counter()
         folder = Path(os.environ.get(ARTIFACTS_ENV, "artifacts"))
         art = Artifacts(folder, assignment, os.environ.get(PROFILE_ENV, "sample"), getattr(module, "INPUTS", {}))
+        art.notebook = nb   # the submitted answer cells, for the answer rules (autograder/answer_rules)
         records = {}
         for cell in nb.cells:
             meta = cell.get("metadata", {}).get("nbgrader", {})
