@@ -79,6 +79,11 @@ _FILE_HASHES = MappingProxyType({
     "cifar-10-batches-py-target": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
     "flower_photos": "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c",
 })
+#: The one download no publisher gives a checksum for (nor keras, nor TensorFlow Datasets, nor Google's tutorial):
+#: fetched unchecked, and its summary line says so.
+_NO_PUBLISHED_HASH = MappingProxyType({
+    "cats_and_dogs_filtered": "Google's filtered cats-vs-dogs subset has no published checksum",
+})
 #: md5 of the decompressed Fashion-MNIST idx files (published with the original); checks Debian's recompressed copy.
 _FASHION_CONTENT_MD5 = MappingProxyType({
     "train-labels-idx1-ubyte.gz": "9018921c3c673c538a1fc5bad174d6f9",
@@ -483,7 +488,7 @@ def _full_photos(name: str, folder: Path, size: int) -> Splits:
     x_train, y_train = _read_image_folder(root / "train", ("cats", "dogs"), size)
     x_rest, y_rest = _read_image_folder(root / "validation", ("cats", "dogs"), size)
     val, test = split_indices(y_rest, (len(y_rest) // 2,))
-    source = "cats vs dogs (filtered Kaggle subset) via keras.utils.get_file"
+    source = "cats vs dogs (filtered Kaggle subset) via keras.utils.get_file, unverified: no published checksum"
     return Splits(name, "full", source, CATS_DOGS_CLASSES, x_train, y_train, x_rest[val], y_rest[val],
                   x_rest[test], y_rest[test])
 
