@@ -252,8 +252,9 @@ def _shapes_splits(name: str, profile: str, size: int, classes: int) -> Splits:
     counts = (5000, 1000, 1000) if size <= 64 and name in ("cifar10", "shapes") else (1000, 250, 250)
     parts = [make_shapes(n, size, classes, seed=SEED + i) for i, n in enumerate(counts)]
     source = f"procedurally generated shapes, seed {SEED}"
-    if name != "shapes":
+    if name != "shapes":  # the name itself says stand-in, so every title built from it does too
         source = f"stand-in: {source}, not {_REAL_NAMES[name]} (those need the full profile)"
+        name = f"{name} stand-in"
     return Splits(name, profile, source, SHAPES[:classes], *(a for part in parts for a in part))
 
 

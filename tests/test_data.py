@@ -194,7 +194,8 @@ def test_sample_stand_ins_say_so(name, capsys, cifar10_sample):
         printed = capsys.readouterr().out
     line = printed.strip()
     assert line == data.summary() and "\n" not in line
-    assert line.startswith(f"{name} [sample: stand-in: ") and data.stand_in
+    assert line.startswith(f"{name} stand-in [sample: stand-in: ") and data.stand_in
+    assert data.name == f"{name} stand-in"  # any title or axis label built from the name says so too
     assert not D.load("mnist", verbose=False).stand_in
 
 
