@@ -150,7 +150,7 @@ def test_sample_experiment_claims():
     table = augment.seed_table(results)
     val, train = table["val_accuracy mean"], table["accuracy mean"]
     gap = train - val
-    assert gap["plain"] > 0.1  # the plain run overfits its 300 images
+    assert gap["plain"] > 0.05  # the plain run overfits its 300 images (the lesson measured about 0.1)
     assert gap["augmented"] < gap["plain"]  # augmentation narrows the gap ...
     assert train["augmented"] < train["plain"]  # ... by lowering the training fit ...
     # ... and, at this size, ends below plain on validation by more than the spread over seeds (what the text says)
