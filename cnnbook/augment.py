@@ -20,6 +20,8 @@ RANGES = {
     "width_shift": (0.0, 1.0, False, "the largest horizontal shift as a fraction of the width"),
     "height_shift": (0.0, 1.0, False, "the largest vertical shift as a fraction of the height"),
     "zoom": (0.0, 1.0, False, "the largest zoom as a fraction: 0.2 zooms between 80% and 120%"),
+    "zoom_width": (0.0, 1.0, False, "the largest zoom of the width, drawn apart from the height's "
+                                    "(without it one draw zooms both and keeps the aspect ratio)"),
     "shear": (0.0, 1.0, False, "the largest shear as a fraction of the image (Keras's RandomShear)"),
     "contrast": (0.0, 1.0, True, "the largest contrast change as a fraction"),
     "brightness": (0.0, 1.0, True, "the largest brightness change as a fraction of the value range"),
@@ -76,8 +78,9 @@ def build_augmentation(ranges: dict, *, value_range=(0, 255), seed: int | None =
     if r.get("width_shift") or r.get("height_shift"):
         layers.append(keras.layers.RandomTranslation(r.get("height_shift", 0.0), r.get("width_shift", 0.0),
                                                      fill_mode=fill, seed=next(seeds)))
-    if r.get("zoom"):
-        layers.append(keras.layers.RandomZoom(r["zoom"], fill_mode=fill, seed=next(seeds)))
+    if r.get("zoom") or r.get("zoom_width"):
+        layers.append(keras.layers.RandomZoom(r.get("zoom", 0.0), r.get("zoom_width"), fill_mode=fill,
+                                              seed=next(seeds)))
     if r.get("shear"):
         layers.append(keras.layers.RandomShear(r["shear"], r["shear"], fill_mode=fill, seed=next(seeds)))
     if r.get("contrast"):
@@ -111,7 +114,8 @@ KERAS3_EQUIVALENTS = (
     Equivalent("shear_range", "0.2", "RandomShear(x_factor, y_factor)",
                "the old argument was an angle in degrees (0.2 means 0.2°), the new one a fraction of the image"),
     Equivalent("zoom_range", "0.2", "RandomZoom(height_factor, width_factor)",
-               "0.2 means 80%-120% in both; give width_factor too for independent zooms, as before"),
+               "the old class drew the two zooms independently; RandomZoom(0.2) alone has width_factor=None, "
+               "one draw for both axes that keeps the aspect ratio: pass width_factor=0.2 too for the old behaviour"),
     Equivalent("horizontal_flip", "True", "RandomFlip('horizontal')", "only when a mirror image keeps the label"),
     Equivalent("vertical_flip", "(not used)", "RandomFlip('vertical')", "'horizontal_and_vertical' does both"),
     Equivalent("fill_mode", "'nearest'", "fill_mode= of each geometric layer",
@@ -120,9 +124,10 @@ KERAS3_EQUIVALENTS = (
     Equivalent("brightness_range", "(not used)", "RandomBrightness(factor, value_range)",
                "additive in Keras 3, the old one multiplied"),
     Equivalent("rescale", "1./255", "Rescaling(1 / 255)", "a layer in the model, so inference gets it too"),
-    Equivalent("featurewise_center", "datagen.fit(train_x)", "Normalization() then .adapt(training images)",
-               "adapt on the training set only; mean and variance per channel"),
-    Equivalent("featurewise_std_normalization", "datagen.fit(train_x)", "Normalization() then .adapt(...)",
+    Equivalent("featurewise_center", "(not set; Olafenwa calls datagen.fit without it)",
+               "Normalization() then .adapt(training images)",
+               "adapt on the training set only; without this flag or the next, datagen.fit changes nothing"),
+    Equivalent("featurewise_std_normalization", "(not set)", "Normalization() then .adapt(...)",
                "one layer centres and scales"),
     Equivalent("samplewise_center", "(not used)", "none: a function in Dataset.map",
                "e.g. image - tf.reduce_mean(image)"),
@@ -137,7 +142,7 @@ KERAS3_EQUIVALENTS = (
 
 #: Generator arguments that :func:`from_generator_args` converts, and the key of :func:`build_augmentation` they feed.
 _CONVERTIBLE = {"rotation_range": "rotation", "width_shift_range": "width_shift",
-                "height_shift_range": "height_shift", "zoom_range": "zoom", "fill_mode": "fill_mode"}
+                "height_shift_range": "height_shift", "fill_mode": "fill_mode"}
 
 
 def equivalents_frame():
@@ -152,12 +157,14 @@ def generator_args_to_ranges(**kwargs) -> dict:
     """Translate old generator augmentation arguments into :func:`build_augmentation` ranges (chapter 6).
 
     ``horizontal_flip``/``vertical_flip`` become ``flip``; ``shear_range`` (degrees) becomes a fraction (its
-    tangent). Arguments without an equivalent raise ``ValueError`` saying what to do instead.
+    tangent); ``zoom_range`` zooms height and width independently, as the old class did. Arguments without an equivalent raise ``ValueError`` saying what to do instead.
     """
     ranges = {}
     for arg, value in kwargs.items():
         if arg in _CONVERTIBLE:
             ranges[_CONVERTIBLE[arg]] = value
+        elif arg == "zoom_range":
+            ranges["zoom"] = ranges["zoom_width"] = value
         elif arg == "shear_range":
             ranges["shear"] = math.tan(math.radians(value))
         elif arg not in ("horizontal_flip", "vertical_flip"):
@@ -238,20 +245,77 @@ def overfitting_experiment(data, ranges: dict, *, n_train: int, epochs: int, bat
     """
     import keras
 
-    from cnnbook.data import pipeline
+    def with_channel(images):
+        images = np.asarray(images, "float32")
+        return images[..., None] if images.ndim == 3 else images
 
-    x, y = data.x_train[:n_train], data.y_train[:n_train]
-    x = x[..., None] if x.ndim == 3 else x
-    train = pipeline(x, y, batch_size=batch_size, shuffle=True, seed=seed)
-    val = pipeline(data.x_val, data.y_val, batch_size=256)
+    x, y = with_channel(data.x_train[:n_train]), np.asarray(data.y_train[:n_train])
+    val = (with_channel(data.x_val), np.asarray(data.y_val))
     histories = {}
-    for run, augmented, dropout in RUNS:
+    for run, augmented, dropout in RUNS:  # NumPy arrays into fit: the same code on every Keras backend
         keras.utils.set_random_seed(seed)
         augmentation = build_augmentation(ranges, seed=seed) if augmented else None
         model = small_cnn(x.shape[1:], len(data.class_names), augmentation, dropout, name=run.replace(" + ", "_"))
-        history = model.fit(train, validation_data=val, epochs=epochs, verbose=verbose)
+        history = model.fit(x, y, batch_size=batch_size, shuffle=True, validation_data=val, epochs=epochs,
+                            verbose=verbose)
         histories[run] = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     return histories
+
+
+def seeded_experiment(data, ranges: dict, *, n_train: int, epochs: int, seeds=(0, 1, 2), batch_size: int = 32,
+                      verbose: bool = True) -> dict[int, dict[str, dict[str, list[float]]]]:
+    """Run :func:`overfitting_experiment` once per seed, each on its own seeded draw of ``n_train`` images (ch. 6).
+
+    Prints one line per seed when ``verbose``. Returns ``{seed: {run: history}}``.
+    """
+    results = {}
+    for seed in seeds:
+        order = np.random.default_rng(seed).permutation(len(data.y_train))[:n_train]
+        subset = type(data)(data.name, data.profile, data.source, data.class_names, data.x_train[order],
+                            data.y_train[order], data.x_val, data.y_val, data.x_test, data.y_test)
+        results[seed] = overfitting_experiment(subset, ranges, n_train=n_train, epochs=epochs,
+                                               batch_size=batch_size, seed=seed)
+        if verbose:
+            print(f"seed {seed}: " + " · ".join(f"{run} val acc {h['val_accuracy'][-1]:.3f}"
+                                                for run, h in results[seed].items()), flush=True)
+    return results
+
+
+def seed_table(results: dict):
+    """Return final train/validation loss and accuracy per run as mean and spread (std) over seeds (chapter 6)."""
+    import pandas as pd
+
+    rows = []
+    for run in next(iter(results.values())):
+        row = {"run": run}
+        for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+            values = np.array([results[seed][run][key][-1] for seed in results])
+            row[f"{key} mean"], row[f"{key} std"] = values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0
+        row["best val_loss mean"] = np.mean([min(results[seed][run]["val_loss"]) for seed in results])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")
+
+
+def plot_seed_curves(results: dict, title: str = "", metric: str = "loss"):
+    """Plot mean training and validation ``metric`` per epoch over seeds, shaded min-max, one panel per run (ch. 6)."""
+    import matplotlib.pyplot as plt
+
+    runs = list(next(iter(results.values())))
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.3), sharey=True, squeeze=False)
+    for ax, run in zip(axes[0], runs):
+        for key, label in ((metric, f"training {metric}"), (f"val_{metric}", f"validation {metric}")):
+            curves = np.array([results[seed][run][key] for seed in results])
+            epochs = np.arange(1, curves.shape[1] + 1)
+            line, = ax.plot(epochs, curves.mean(axis=0), label=f"{label} (mean)")
+            ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=line.get_color(), alpha=0.2)
+        ax.set_title(f"{run} ({len(results)} seeds)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def plot_curves(histories: dict, title: str = "", metric: str = "loss"):
@@ -282,6 +346,8 @@ def final_summary(histories: dict) -> str:
     return "\n".join(lines)
 
 
-#: The ranges of the chapter's experiment: digits keep their orientation; the shapes may turn and mirror freely.
+#: The ranges of the chapter's examples: digits keep their orientation (no flips); clothes may be mirrored
+#: left-right (a mirrored shirt is still a shirt); the generated shapes may turn and mirror freely.
+FASHION_RANGES = {"flip": "horizontal", "width_shift": 0.1, "height_shift": 0.1, "zoom": 0.1}
 DIGIT_RANGES = {"rotation": 10, "width_shift": 0.1, "height_shift": 0.1, "zoom": 0.1}
 SHAPES_RANGES = {"flip": "horizontal", "rotation": 30, "width_shift": 0.1, "height_shift": 0.1, "zoom": 0.1}
