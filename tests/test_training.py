@@ -198,3 +198,139 @@ def test_every_public_helper_names_chapter_4():
     for name, obj in inspect.getmembers(training):
         if not name.startswith("_") and getattr(obj, "__module__", "") == training.__name__:
             assert "chapter 4" in (obj.__doc__ or "").splitlines()[0], name
+
+
+# ------------------------------------------------------------- chapter 4's trusted checks (autograder/checks)
+# Oracle for the references: keras.layers.BatchNormalization. Each plausible wrong answer is kept here and must fail.
+
+import sys  # noqa: E402
+
+from cnnbook.course import load_script, repo_root  # noqa: E402
+
+sys.path.insert(0, str(repo_root() / "autograder"))
+trusted = load_script("autograder/trusted.py")
+checks = load_script("autograder/checks/ch04_training.py")
+
+
+def _keras_bn(x, gamma, beta, mean, var, training, momentum, epsilon):
+    layer = layers.BatchNormalization(momentum=momentum, epsilon=epsilon)
+    layer.build(x.shape)
+    layer.set_weights([gamma, beta, mean, var])
+    y = keras.ops.convert_to_numpy(layer(x, training=training))
+    return y, keras.ops.convert_to_numpy(layer.moving_mean), keras.ops.convert_to_numpy(layer.moving_variance)
+
+
+def test_reference_batch_norm_equals_keras_on_every_grading_case():
+    cases = checks.bn_inputs()
+    for i in range(int(cases["count"])):
+        args = [cases[f"{k}{i}"] for k in ("x", "gamma", "beta", "mean", "var")]
+        options = dict(training=bool(cases[f"training{i}"]), momentum=float(cases[f"momentum{i}"]),
+                       epsilon=float(cases[f"epsilon{i}"]))
+        for ours, keras_value in zip(checks.reference_batch_norm(*args, **options), _keras_bn(*args, **options)):
+            np.testing.assert_allclose(ours, keras_value, atol=1e-4, rtol=1e-5)  # Keras rounds in float32
+
+
+def _artifacts(tmp_path, name, **arrays):
+    np.savez(tmp_path / f"{name}.npz", **arrays)
+    return trusted.Artifacts(folder=tmp_path, assignment=checks.ASSIGNMENT, inputs_source=checks.INPUTS)
+
+
+def _run_bn(tmp_path, fn):
+    cases, outputs = checks.bn_inputs(), {}
+    for i in range(int(cases["count"])):
+        y, m, v = fn(*[cases[f"{k}{i}"] for k in ("x", "gamma", "beta", "mean", "var")],
+                     training=bool(cases[f"training{i}"]), momentum=float(cases[f"momentum{i}"]),
+                     epsilon=float(cases[f"epsilon{i}"]))
+        outputs.update({f"y{i}": y, f"mean{i}": m, f"var{i}": v})
+    art = _artifacts(tmp_path, "batch_norm", **outputs)
+    return [trusted.run_check(checks.CHECKS[g], art)[0] for g in ("test_bn_training", "test_bn_inference")]
+
+
+def _bn(variance=np.var, eps_sign=1, pytorch_momentum=False, batch_stats_at_inference=False, axes_first_only=False,
+        update_at_inference=False):
+    def forward(x, gamma, beta, mean, var, training, momentum, epsilon):
+        axes = (0,) if axes_first_only else tuple(range(x.ndim - 1))
+        m = 1 - momentum if pytorch_momentum else momentum
+        if training or batch_stats_at_inference:
+            mu, sigma2 = x.mean(axis=axes), variance(x, axis=axes)
+            new_mean, new_var = m * mean + (1 - m) * mu, m * var + (1 - m) * sigma2
+            if not training and not update_at_inference:
+                new_mean, new_var = mean, var
+        else:
+            mu, sigma2, new_mean, new_var = mean, var, mean, var
+            if update_at_inference:
+                new_mean = m * mean + (1 - m) * x.mean(axis=axes)
+        with np.errstate(invalid="ignore"):
+            return gamma * (x - mu) / np.sqrt(sigma2 + eps_sign * epsilon) + beta, new_mean, new_var
+    return forward
+
+
+def test_the_reference_batch_norm_passes_both_checks(tmp_path):
+    assert _run_bn(tmp_path, checks.reference_batch_norm) == ["pass", "pass"]
+
+
+@pytest.mark.parametrize("wrong, fails", [
+    (_bn(eps_sign=0), "training"),                                  # no epsilon: the constant channel divides by 0
+    (_bn(eps_sign=-1), "training"),                                 # Olafenwa's misprint: sqrt(var - eps)
+    (_bn(variance=lambda x, axis: x.var(axis=axis, ddof=1)), "training"),  # unbiased variance
+    (_bn(pytorch_momentum=True), "training"),                       # momentum read as PyTorch's (1 - m)
+    (_bn(axes_first_only=True), "training"),                        # statistics over the batch axis only
+    (_bn(batch_stats_at_inference=True), "inference"),              # batch statistics at inference
+    (_bn(update_at_inference=True), "inference"),                   # moving statistics updated at inference
+])
+def test_wrong_batch_norms_fail(tmp_path, wrong, fails):
+    verdicts = dict(zip(("training", "inference"), _run_bn(tmp_path, wrong)))
+    assert verdicts[fails] == "fail", verdicts
+
+
+def _run_dropout(tmp_path, fn):
+    cases, outputs = checks.dropout_inputs(), {}
+    for i in range(int(cases["count"])):
+        rng = np.random.default_rng(int(cases[f"seed{i}"]))
+        outputs[f"train{i}"] = fn(cases[f"x{i}"], float(cases[f"rate{i}"]), True, rng)
+        outputs[f"infer{i}"] = fn(cases[f"x{i}"], float(cases[f"rate{i}"]), False, rng)
+    art = _artifacts(tmp_path, "dropout", **outputs)
+    return [trusted.run_check(checks.CHECKS[g], art)[0] for g in ("test_dropout_training", "test_dropout_inference")]
+
+
+def _good_dropout(x, rate, training, rng):
+    return np.where(rng.random(x.shape) >= rate, x / (1 - rate), 0.0) if training else x
+
+
+def test_the_reference_dropout_and_keras_dropout_pass(tmp_path):
+    assert _run_dropout(tmp_path, _good_dropout) == ["pass", "pass"]
+
+    def keras_dropout(x, rate, training, rng):  # oracle: Keras's own layer must pass the trusted checks
+        return keras.ops.convert_to_numpy(layers.Dropout(rate, seed=int(rng.integers(1e6)))(x, training=training))
+    assert _run_dropout(tmp_path, keras_dropout) == ["pass", "pass"]
+
+
+@pytest.mark.parametrize("wrong, fails", [
+    (lambda x, r, t, g: np.where(g.random(x.shape) >= r, x, 0.0) if t else x, "training"),          # no rescaling
+    (lambda x, r, t, g: np.where(g.random(x.shape) >= r, x * (1 - r), 0.0) if t else x, "training"),  # scaled down
+    (lambda x, r, t, g: np.where(g.random(x.shape) < r, x / (1 - r), 0.0) if t else x, "training"),  # keeps p = rate
+    (lambda x, r, t, g: np.where(np.arange(x.size).reshape(x.shape) >= r * x.size, x / (1 - r), 0.0) if t else x,
+     "training"),                                                                                      # fixed mask
+    (lambda x, r, t, g: np.where(g.random(x.shape) >= r, x / (1 - r), 0.0), "inference"),           # active at inference
+    (lambda x, r, t, g: np.where(g.random(x.shape) >= r, x / (1 - r), 0.0) if t else x * (1 - r), "inference"),
+])
+def test_wrong_dropouts_fail(tmp_path, wrong, fails):
+    verdicts = dict(zip(("training", "inference"), _run_dropout(tmp_path, wrong)))
+    assert verdicts[fails] == "fail", verdicts
+
+
+def test_budget_check_refuses_a_model_over_budget_or_of_the_wrong_shape(tmp_path):
+    def art_for(model):
+        folder = tmp_path / model.name
+        folder.mkdir()
+        model.save(folder / "fashion_model.keras")
+        return trusted.Artifacts(folder=folder, assignment=checks.ASSIGNMENT)
+
+    small = keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(), layers.Dense(10, activation="softmax")],
+                             name="small")
+    big = keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(), layers.Dense(64), layers.Dense(10)], name="big")
+    flat = keras.Sequential([keras.Input((784,)), layers.Dense(10)], name="flat")
+    verdicts = {m.name: trusted.run_check(checks.check_budget, art_for(m)) for m in (small, big, flat)}
+    assert verdicts["small"][0] == "pass"
+    assert verdicts["big"][0] == "fail" and "50,000" in verdicts["big"][2].replace("49,999", "50,000")
+    assert verdicts["flat"][0] == "fail" and "(28, 28, 1)" in verdicts["flat"][2]
