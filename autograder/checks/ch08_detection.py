@@ -13,9 +13,9 @@ from cnnbook import canvases, detection
 ASSIGNMENT = "ch08_detection"
 BUDGET = 200_000
 #: Provisional bands (mean IoU on held-out canvases) until autograder/calibrate.py writes this chapter's entry: set
-#: from single runs of the lesson's models (box: 0.61; U-Net-like segmenter: 0.16, all-background 0.08), NOT yet
+#: from single runs of the lesson's models (box: 0.61; the lesson's U-Net: 0.126, all-background 0.08), NOT yet
 #: calibrated over seeds; the notebook's bands cells show the same numbers.
-FALLBACK = {"box_model": (0.45, 0.55), "unet": (0.11, 0.13)}
+FALLBACK = {"box_model": (0.45, 0.55), "unet": (0.095, 0.11)}
 HELDOUT_CANVASES = 300
 
 
