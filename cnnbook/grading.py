@@ -579,3 +579,56 @@ def check_budget_model(model, input_shape, classes: int, max_params: int, max_ma
                              f"expensive layer is {heavy['layer']} ({int(heavy['macs']):,} MACs): downsample "
                              "earlier (strides or pooling), or use fewer filters at full resolution")
     return counts
+
+
+# ---------------------------------------------------------------------------------------- chapter 8 (visible checks)
+
+
+def check_pairwise_iou(pairwise_iou) -> None:
+    """Check a student's pairwise IoU on worked, disjoint, degenerate and random boxes (chapter 8)."""
+    from cnnbook import detection
+
+    a = np.array([[0, 0, 0.5, 0.5], [0.1, 0.1, 0.2, 0.2]])
+    b = np.array([[0.25, 0.25, 0.75, 0.75], [0.6, 0.6, 0.9, 0.9], [0.3, 0.3, 0.3, 0.3]])
+    out = np.asarray(_student_call(pairwise_iou, "pairwise_iou", a, b))
+    if out.shape != (2, 3):
+        raise AssertionError(f"pairwise_iou of 2 and 3 boxes returned shape {out.shape}; it must be (2, 3), "
+                             "one row per box of boxes_a")
+    if abs(out[0, 0] - 1 / 7) > 1e-6:
+        raise AssertionError(f"pairwise_iou([0, 0, .5, .5], [.25, .25, .75, .75]) = {out[0, 0]:.4f}, expected "
+                             f"{1 / 7:.4f} (overlap 0.0625 / union 0.4375)")
+    if abs(out[1, 1]) > 1e-9 or abs(out[0, 1]) > 1e-9:
+        raise AssertionError(f"disjoint boxes got IoU {out[1, 1]:.4f} and {out[0, 1]:.4f}; expected 0 — clamp the "
+                             "overlap's width and height at 0 before multiplying them")
+    expect_array(out, detection.pairwise_iou(a, b), "pairwise_iou on the worked boxes")
+    rng = np.random.default_rng(0)
+    corner = rng.uniform(0, 0.7, size=(9, 2))
+    boxes = np.concatenate([corner, corner + rng.uniform(0.05, 0.3, size=(9, 2))], axis=1)
+    expect_array(np.asarray(_student_call(pairwise_iou, "pairwise_iou", boxes[:4], boxes[4:])),
+                 detection.pairwise_iou(boxes[:4], boxes[4:]), "pairwise_iou on random boxes")
+
+
+def check_nms(nms) -> None:
+    """Check a student's non-max suppression on a worked case and random boxes (chapter 8)."""
+    from cnnbook import detection
+
+    boxes = np.array([[0, 0, 0.5, 0.5], [0, 0, 0.5, 0.4], [0.6, 0.6, 0.9, 0.9]])
+    kept = np.asarray(_student_call(nms, "nms", boxes, np.array([0.9, 0.8, 0.7]), 0.5)).tolist()
+    if kept != [0, 2]:
+        raise AssertionError(f"nms on the worked case kept {kept}, expected [0, 2]: the second box overlaps the "
+                             "first by IoU 0.8 > 0.5 and must go, the third overlaps nothing and stays")
+    kept = np.asarray(_student_call(nms, "nms", boxes, np.array([0.7, 0.8, 0.9]), 0.5)).tolist()
+    if kept != [2, 1]:
+        raise AssertionError(f"nms with scores 0.7, 0.8, 0.9 kept {kept}, expected [2, 1]: start from the best "
+                             "score, not from the first box")
+    rng = np.random.default_rng(1)
+    corner = rng.uniform(0, 0.7, size=(30, 2))
+    boxes = np.concatenate([corner, corner + rng.uniform(0.1, 0.3, size=(30, 2))], axis=1)
+    scores = rng.uniform(size=30)
+    for threshold in (0.3, 0.5):
+        kept = np.asarray(_student_call(nms, "nms", boxes, scores, threshold))
+        expected = detection.non_max_suppression(boxes, scores, threshold)
+        if kept.tolist() != expected.tolist():
+            raise AssertionError(f"nms on 30 random boxes (threshold {threshold}) kept {kept.tolist()}, expected "
+                                 f"{expected.tolist()}: keep the best box, remove boxes with IoU above the "
+                                 "threshold with it, repeat")
