@@ -339,3 +339,22 @@ def continue_history(first: dict, second: dict) -> dict:
             joined[key] = list(first[key]) + list(second[key])
     joined["boundary"] = n1
     return joined
+
+
+def split_at(base, layer: str):
+    """Return (bottom, top): ``base`` cut after ``layer``; both share its layers, so top(bottom(x)) == base(x) (ch. 7).
+
+    With the bottom frozen, its outputs can be computed once and cached; fine-tuning then trains only the top.
+    """
+    keras = _keras()
+    cut = base.get_layer(layer).output
+    return keras.Model(base.inputs, cut, name=f"{base.name}_bottom"), keras.Model(cut, base.output,
+                                                                                  name=f"{base.name}_top")
+
+
+def lite0_classifier_top(top, head, *, dropout: float = 0.2, name: str = "lite0_top"):
+    """Cached bottom activations -> ``top`` (inference mode) -> dropout -> ``head``: fine-tuning on a cache (ch. 7)."""
+    keras = _keras()
+    inputs = keras.Input(top.input_shape[1:], name="cached")
+    x = keras.layers.Dropout(dropout, name="head_dropout")(top(inputs, training=False))
+    return keras.Model(inputs, head(x), name=name)
