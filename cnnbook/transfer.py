@@ -280,3 +280,81 @@ def subset(x, y, classes):
     classes = np.asarray(list(classes))
     keep = np.isin(np.asarray(y), classes)
     return np.asarray(x)[keep], np.searchsorted(classes, np.asarray(y)[keep]).astype("int64")
+
+
+# --- EfficientNet-Lite0 on a small task (chapter 7, sample profile) -------------------------------------------------
+
+def to_rgb(images, size: int):
+    """Grey images (N, H, W) or (N, H, W, 1) in [0, 255] -> float32 (N, size, size, 3) for an ImageNet base (ch. 7)."""
+    import numpy as np
+
+    from cnnbook.data import resize
+
+    images = np.asarray(images, dtype="float32")
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3:
+        raise ValueError(f"expected grey images (N, H, W), got shape {images.shape}")
+    return np.repeat(resize(images, size)[..., None], 3, axis=-1)
+
+
+def lite0_classifier(base, num_classes: int, *, head=None, dropout: float = 0.2, name: str = "lite0_transfer"):
+    """Image -> ImageNet normalisation -> ``base`` (frozen, inference mode) -> dropout -> softmax ``head`` (ch. 7).
+
+    ``base`` is ``pretrained.efficientnet_lite0(include_top=False, pooling="avg")``; ``head`` a Dense layer already
+    trained on its cached features (see :func:`feature_head`), or None for a new one. Only standard layers, so the
+    saved model reloads with ``safe_mode=True``.
+    """
+    keras = _keras()
+    from cnnbook import pretrained
+
+    inputs = keras.Input(base.input_shape[1:], name="image")
+    x = pretrained.preprocessing_layer()(inputs)
+    x = base(x, training=False)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    head = head or keras.layers.Dense(num_classes, activation="softmax", name="head_dense")
+    model = keras.Model(inputs, head(x), name=name)
+    freeze(base, verbose=False)
+    return model
+
+
+def feature_head(num_features: int, num_classes: int, *, dropout: float = 0.2):
+    """Return (model, head): dropout and a softmax Dense on cached features; ``head`` can go on the base later (ch. 7)."""
+    keras = _keras()
+    inputs = keras.Input((num_features,), name="features")
+    head = keras.layers.Dense(num_classes, activation="softmax", name="head_dense")
+    return keras.Model(inputs, head(keras.layers.Dropout(dropout, name="head_dropout")(inputs)), name="head"), head
+
+
+def continue_history(first: dict, second: dict) -> dict:
+    """Join two ``History.history`` dicts: the second run's epochs numbered after the first's (chapter 7).
+
+    Returns ``{"epoch": [...], key: [...]}`` for the keys both have, so a fine-tuning curve continues the frozen run.
+    """
+    n1 = len(next(iter(first.values())))
+    n2 = len(next(iter(second.values())))
+    joined = {"epoch": list(range(1, n1 + n2 + 1))}
+    for key in first:
+        if key in second:
+            joined[key] = list(first[key]) + list(second[key])
+    joined["boundary"] = n1
+    return joined
+
+
+def split_at(base, layer: str):
+    """Return (bottom, top): ``base`` cut after ``layer``; both share its layers, so top(bottom(x)) == base(x) (ch. 7).
+
+    With the bottom frozen, its outputs can be computed once and cached; fine-tuning then trains only the top.
+    """
+    keras = _keras()
+    cut = base.get_layer(layer).output
+    return keras.Model(base.inputs, cut, name=f"{base.name}_bottom"), keras.Model(cut, base.output,
+                                                                                  name=f"{base.name}_top")
+
+
+def lite0_classifier_top(top, head, *, dropout: float = 0.2, name: str = "lite0_top"):
+    """Cached bottom activations -> ``top`` (inference mode) -> dropout -> ``head``: fine-tuning on a cache (ch. 7)."""
+    keras = _keras()
+    inputs = keras.Input(top.input_shape[1:], name="cached")
+    x = keras.layers.Dropout(dropout, name="head_dropout")(top(inputs, training=False))
+    return keras.Model(inputs, head(x), name=name)

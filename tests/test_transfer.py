@@ -136,3 +136,41 @@ def test_check_unfrozen_top_catches_mistakes():
         grading.check_unfreeze_top(not_recompiled, "MobileNetV2", 12)
     with pytest.raises(AssertionError, match="BatchNormalization"):
         grading.check_unfreeze_top(bn_trainable, "MobileNetV2", 12)
+
+
+# --- chapter 7's EfficientNet-Lite0 helpers. Oracles: shapes written out by hand, NumPy's repeat, the base's own
+# forward pass (top(bottom(x)) must equal base(x)), and keras.saving.load_model(safe_mode=True) reloading the model.
+
+def test_to_rgb_shapes_and_values():
+    grey = np.arange(2 * 28 * 28, dtype="uint8").reshape(2, 28, 28) % 255
+    rgb = transfer.to_rgb(grey, 28)
+    assert rgb.shape == (2, 28, 28, 3) and rgb.dtype == np.float32
+    np.testing.assert_allclose(rgb[..., 0], grey, atol=1e-3)
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+    assert transfer.to_rgb(grey[..., None], 96).shape == (2, 96, 96, 3)
+    with pytest.raises(ValueError, match="grey images"):
+        transfer.to_rgb(np.zeros((2, 8, 8, 3)), 16)
+
+
+def test_continue_history_numbers_epochs_after_the_first_run():
+    joined = transfer.continue_history({"loss": [3, 2], "accuracy": [0.1, 0.2]},
+                                       {"loss": [1.5, 1.0, 0.5], "accuracy": [0.3, 0.4, 0.5], "lr": [1, 1, 1]})
+    assert joined["epoch"] == [1, 2, 3, 4, 5] and joined["boundary"] == 2
+    assert joined["loss"] == [3, 2, 1.5, 1.0, 0.5] and "lr" not in joined
+
+
+def test_split_at_and_safe_reload(tmp_path):
+    from cnnbook import pretrained
+
+    base = pretrained.efficientnet_lite0((64, 64, 3), include_top=False, pooling="avg", weights=None)
+    bottom, top = transfer.split_at(base, "block14_add")
+    x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(top(bottom(x))), np.asarray(base(x)), atol=1e-5)
+    assert bottom.output_shape == (None, 2, 2, 192) and top.output_shape == (None, 1280)
+    model = transfer.lite0_classifier(base, 10)
+    assert transfer.param_counts(model)["trainable"] == 1280 * 10 + 10
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True, compile=False)
+    images = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(again.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
