@@ -579,3 +579,42 @@ def check_budget_model(model, input_shape, classes: int, max_params: int, max_ma
                              f"expensive layer is {heavy['layer']} ({int(heavy['macs']):,} MACs): downsample "
                              "earlier (strides or pooling), or use fewer filters at full resolution")
     return counts
+
+
+# --------------------------------------------------------------------------- chapter 2 exercises (arithmetic)
+
+
+def arithmetic_cases(task: str, seed: int, count: int) -> list[tuple]:
+    """Seeded random arguments for a chapter 2 function, the same in the hidden test cell and the grader (ch. 2)."""
+    import random
+
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(count):
+        if task == "conv_output_length":
+            i, k, s, d = rng.randint(1, 60), rng.randint(1, 7), rng.randint(1, 4), rng.choice([1, 1, 2, 3])
+            cases.append((i, k, s, rng.choice(["valid", "same", 0, 1, 2, 3]), d))
+        elif task == "same_padding":
+            cases.append((rng.randint(1, 60), rng.randint(1, 8), rng.randint(1, 5)))
+        elif task == "conv_transpose_output_length":
+            i, k, s = rng.randint(1, 20), rng.randint(1, 7), rng.randint(1, 4)
+            cases.append((i, k, s, rng.choice(["valid", "same"]), rng.choice([None, rng.randint(0, s - 1)])))
+        elif task == "receptive_field":
+            cases.append(([(rng.randint(1, 5), rng.randint(1, 3), rng.choice([1, 1, 2, 3]))
+                           for _ in range(rng.randint(0, 6))],))
+        else:
+            raise ValueError(f"no random cases for {task!r}")
+    return cases
+
+
+def answers_of(fn, cases) -> np.ndarray:
+    """``fn(*case)`` for every case as a float array, NaN where it raised ValueError (chapter 2 hidden tests)."""
+    out = []
+    for case in cases:
+        try:
+            value = fn(*case)
+        except ValueError:
+            value = float("nan")
+        out.append(np.asarray(value, dtype="float64").ravel())
+    width = max((len(v) for v in out), default=1)
+    return np.array([np.resize(v, width) if len(v) else np.full(width, np.nan) for v in out])
