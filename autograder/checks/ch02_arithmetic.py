@@ -8,16 +8,15 @@ Every answer cell is re-run alone (with the other answer cells that keep the rul
 
 from __future__ import annotations
 
+import json
 import math
+import random
 
 import numpy as np
 
+import answer_rules as rules
+from answer_rules import tasks
 from cnnbook import arithmetic as oracle
-from cnnbook.grading import arithmetic_cases
-
-from . import Context
-from . import rules
-from .common import disagreement, enforce, run_alone
 
 ANSWERS = ("conv_output_length", "same_padding", "conv_transpose_output_length", "receptive_field", "shapes", "geron")
 FORBIDDEN = "use Python, NumPy and math only, never cnnbook.arithmetic: the point is to know the formulas"
@@ -29,12 +28,38 @@ RANDOM = {"conv_output_length": ("test_conv_output_length", 2021, 400),
           "receptive_field": ("test_receptive_field", 2024, 200)}
 
 
-def _rule(ctx: Context, answer: str) -> rules.Rule:
+def arithmetic_cases(task: str, seed: int, count: int) -> list[list]:
+    """Seeded random arguments for a chapter 2 function (the grader's inputs of its hidden test)."""
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(count):
+        if task == "conv_output_length":
+            i, k, s, d = rng.randint(1, 60), rng.randint(1, 7), rng.randint(1, 4), rng.choice([1, 1, 2, 3])
+            cases.append([i, k, s, rng.choice(["valid", "same", 0, 1, 2, 3]), d])
+        elif task == "same_padding":
+            cases.append([rng.randint(1, 60), rng.randint(1, 8), rng.randint(1, 5)])
+        elif task == "conv_transpose_output_length":
+            i, k, s = rng.randint(1, 20), rng.randint(1, 7), rng.randint(1, 4)
+            case = [i, k, s, rng.choice(["valid", "same"]), rng.choice([None, rng.randint(0, s - 1)])]
+            if reference(task, case) is not ValueError:   # configurations TensorFlow cannot run are no question
+                cases.append(case)
+        else:
+            cases.append([[[rng.randint(1, 5), rng.randint(1, 3), rng.choice([1, 1, 2, 3])]
+                           for _ in range(rng.randint(0, 6))]])
+    return cases
+
+
+def _json_input(task: str) -> dict:
+    _, seed, count = RANDOM[task]
+    return {"json": np.frombuffer(json.dumps(arithmetic_cases(task, seed, count)).encode(), dtype="uint8")}
+
+
+def _rule(art, answer: str) -> rules.Rule:
     others = set()
     for other in ANSWERS:
         if other != answer:
             try:
-                others |= rules.defined_names(ctx.answer(other))
+                others |= rules.defined_names(tasks.answer(art, other))
             except AssertionError:
                 pass
     allowed = {"np", "numpy", "math"} | others | ({"keras"} if answer == "geron" else set())
@@ -45,18 +70,18 @@ def _rule(ctx: Context, answer: str) -> rules.Rule:
                       packages=("numpy", "math") + (("keras",) if answer == "geron" else ()))
 
 
-def _program(ctx: Context, answer: str) -> tuple[str, list[str]]:
+def _program(art, answer: str) -> tuple[str, list[str]]:
     """The task's answer cell after the other answer cells that keep the rule; checks the task's own cell."""
-    own = enforce(ctx, answer, _rule(ctx, answer), rules.defined_names(ctx.answer(answer)))
+    own = tasks.enforce(art, answer, _rule(art, answer), rules.defined_names(tasks.answer(art, answer)))
     parts = []
     for other in ANSWERS:
         if other in (answer, "shapes", "geron"):
             continue
         try:
-            src = ctx.answer(other)
+            src = tasks.answer(art, other)
         except AssertionError:
             continue
-        if not rules.violations(src, _rule(ctx, other)):
+        if not rules.violations(src, _rule(art, other)):
             parts.append(src)
     setup = ["import numpy as np", "import math"] + (["import keras"] if "keras" in own else [])
     return "\n\n".join(parts + [own]), setup
@@ -77,21 +102,15 @@ def reference(task: str, case: tuple):
         return ValueError
 
 
-def _value(result):
-    if "error" in result:
-        return ValueError if result["error"].startswith("ValueError") else result["error"]
-    value = result["value"]
-    return tuple(value) if isinstance(value, list) else value
+_value = tasks.value
 
 
-def check_function(ctx: Context, task: str):
+def check_function(art, task: str):
     """The rule, then the answer run alone on the visible examples' kind of random cases vs the oracle."""
     grade_id, seed, count = RANDOM[task]
     cases = arithmetic_cases(task, seed, count)
-    if task == "conv_transpose_output_length":   # configurations TensorFlow cannot run are no question
-        cases = [c for c in cases if reference(task, c) is not ValueError]
-    source, setup = _program(ctx, task)
-    results = run_alone(source, setup=setup, calls=[[task, list(c), {}] for c in cases])
+    source, setup = _program(art, task)
+    results = tasks.run_alone(source, setup=setup, calls=[[task, list(c), {}] for c in cases])
     for case, result in zip(cases, results):
         expected, got = reference(task, case), _value(result)
         if isinstance(got, str) and got.startswith("NotImplementedError"):
@@ -105,11 +124,9 @@ def check_function(ctx: Context, task: str):
         for i, k, s, p in [(31, 3, 2, "valid"), (31, 4, 3, "same"), (17, 5, 1, "same")]:
             assert keras.layers.Conv2D(1, k, strides=s, padding=p).compute_output_shape((None, i, i, 1))[1] == \
                 reference(task, (i, k, s, p, 1))
-    rows = [[np.nan] if _value(r) is ValueError else np.ravel(np.asarray(_value(r), dtype="float64"))
-            for r in results]
-    width = max(len(r) for r in rows)
-    trusted = {"values": np.array([np.resize(r, width) if len(r) else np.full(width, np.nan) for r in rows])}
-    return disagreement(ctx, task, trusted, equal_nan=True)
+    trusted = {f"out_{i}": np.asarray(np.nan if v is ValueError else v, dtype="float64")
+               for i, v in enumerate(_value(r) for r in results)}
+    art.notes = getattr(art, "notes", []) + tasks.disagreement(art, task, trusted, equal_nan=True)
 
 
 def _shapes_model():
@@ -126,10 +143,10 @@ def _shapes_model():
     ])
 
 
-def check_shapes(ctx: Context):
+def check_shapes(art):
     """``shapes`` from the answer cell run alone vs Keras's own output shapes of the exercise's model."""
-    source, setup = _program(ctx, "shapes")
-    got = _value(run_alone(source, setup=setup, calls=[["=shapes", [], {}]])[0])
+    source, setup = _program(art, "shapes")
+    got = _value(tasks.run_alone(source, setup=setup, calls=[["=shapes", [], {}]])[0])
     expected = [tuple(layer.output.shape[1:]) for layer in _shapes_model().layers]
     if not isinstance(got, tuple) or len(got) != 6:
         raise AssertionError(f"shapes must be a list of 6 tuples, one per layer; got {got!r}")
@@ -152,10 +169,10 @@ def geron_reference() -> dict:
             "training_bytes": 4 * net.count_params() + 50 * sum(sizes)}
 
 
-def check_geron(ctx: Context):
+def check_geron(art):
     """The five Géron variables from the answer cell run alone vs the Keras-derived reference."""
-    source, setup = _program(ctx, "geron")
-    results = run_alone(source, setup=setup, calls=[[f"={n}", [], {}] for n in GERON_NAMES], timeout=120)
+    source, setup = _program(art, "geron")
+    results = tasks.run_alone(source, setup=setup, calls=[[f"={n}", [], {}] for n in GERON_NAMES], timeout=120)
     expected = geron_reference()
     for name, result in zip(GERON_NAMES, results):
         got = _value(result)
@@ -164,5 +181,6 @@ def check_geron(ctx: Context):
             raise AssertionError(f"{name}: yours {got!r}, expected {want!r}")
 
 
-CHECKS = {grade_id: (lambda ctx, task=task: check_function(ctx, task)) for task, (grade_id, _, _) in RANDOM.items()}
+INPUTS = {task: (lambda task=task: _json_input(task)) for task in RANDOM}
+CHECKS = {grade_id: (lambda art, task=task: check_function(art, task)) for task, (grade_id, _, _) in RANDOM.items()}
 CHECKS.update({"test_shapes": check_shapes, "test_geron": check_geron})

@@ -1,7 +1,6 @@
-"""Answer rules of the exercises, checked in the grader's own process on the submitted source (autograder/checks).
+"""Answer rules of the exercises, checked in the grader's own process on the submitted source (autograder/checks/ch01-ch03).
 
-Why static analysis of the answer cell, plus a re-run of that cell alone (``rerun.py``), and not a scan of the
-kernel: whatever runs in the student's kernel can be changed by the student's code (a module reached under another
+Why static analysis of the answer cell, plus a re-run of that cell alone (``rerun.py``), and not a scan of the kernel: whatever runs in the student's kernel can be changed by the student's code (a module reached under another
 alias and patched, a name computed at run time, ``cnnbook.submit`` replaced). Two things cannot be changed from
 there: the text of the answer cell in the submitted notebook, and what that text computes when the grader runs it
 alone in a fresh, sandboxed interpreter. So a rule-bearing task is scored like this:

@@ -1,6 +1,6 @@
-"""Run one answer cell alone, on the grader's inputs, in a fresh sandboxed interpreter (autograder/checks/rules.py).
+"""Run one answer cell alone, on the grader's inputs, in a fresh sandboxed interpreter (autograder/answer_rules).
 
-    python autograder/checks/rerun.py JOB.json RESULT.json      # what the grader runs, under autograder/sandbox.py
+    python autograder/answer_rules/rerun.py JOB.json RESULT.json      # what the grader runs, under autograder/sandbox.py
 
 JOB: {"source": the answer cell, "setup": lines run first (the allowed imports), "calls": [[function, args, kwargs],
 ...]} ("=name" instead of a function reads a variable the cell sets), where an argument {"array": nested list} becomes a float64 array and {"keras_model": config JSON} a Keras model
@@ -71,7 +71,8 @@ def _child(job_path: str, result_path: str) -> None:
 def run(source: str, setup: list[str], calls: list, *, timeout: float = 120, memory_mb: int = 3072,
         hide: tuple = ()) -> dict:
     """Run ``source`` then ``calls`` in a sandboxed child; return its RESULT dict (never raises on student errors)."""
-    sys.path.insert(0, str(HERE.parent))
+    if str(HERE.parent) not in sys.path:
+        sys.path.insert(0, str(HERE.parent))
     import sandbox  # autograder/sandbox.py: the same limits and isolation as the kernel
 
     with tempfile.TemporaryDirectory(prefix="rerun-") as tmp:
