@@ -254,6 +254,12 @@ def check_inception_module(inception_module, input_shape=(28, 28, 192), widths=(
     check_params(model, inception_params(c_in, *widths), f"inception_module with widths {widths} on {c_in} channels",
                  " — four branches: 1x1; 1x1 then 3x3; 1x1 then 5x5; 3x3 max pool then 1x1, all with "
                  "padding='same', concatenated")
+    if any(type(layer).__name__ == "AveragePooling2D" for layer in model.layers):
+        raise AssertionError("inception_module: the pooling branch uses average pooling; GoogLeNet's uses "
+                             "layers.MaxPooling2D(3, strides=1, padding='same')")
+    x = np.random.default_rng(0).normal(size=(2, *input_shape)).astype("float32")
+    if np.asarray(model(x, training=False)).min() < 0:
+        raise AssertionError("inception_module outputs negative values: give every convolution activation='relu'")
 
 
 def check_residual_adds_input(residual_unit, input_shape=(8, 8, 16), seed: int = 0) -> None:
@@ -261,6 +267,12 @@ def check_residual_adds_input(residual_unit, input_shape=(8, 8, 16), seed: int =
     model = _build_block(residual_unit, input_shape, "residual_unit", input_shape[-1])
     check_output_shape(model, input_shape, f"residual_unit(x, filters={input_shape[-1]}) with stride 1")
     x = np.random.default_rng(seed).normal(size=(2, *input_shape)).astype("float32")
+    threes = [layer for layer in model.layers if type(layer).__name__ == "Conv2D" and tuple(layer.kernel_size) == (3, 3)]
+    if len(threes) != 2:
+        raise AssertionError(f"residual_unit's branch has {len(threes)} 3x3 convolution(s); a basic unit has two, "
+                             "each followed by batch normalisation")
+    if np.asarray(model(x, training=False)).min() < 0:
+        raise AssertionError("residual_unit outputs negative values: apply the last ReLU after the addition")
     if np.allclose(np.asarray(model(x, training=False)), np.maximum(x, 0), atol=1e-5):
         raise AssertionError("residual_unit returns relu(x) with random weights: the residual branch does nothing")
     _zero_all_weights(model)
@@ -619,3 +631,21 @@ def grader_models(name: str) -> list:
     import keras
 
     return [keras.models.model_from_json(config) for config in grader_cases(name)]
+
+
+def pipeline_outputs(make_dataset, batch_size: int, n: int) -> dict:
+    """One pass of ``make_dataset`` over ``n`` marker images (image i filled with i), for ``save_outputs`` (ch. 6).
+
+    The augmentation adds 1000 in training, so the grader can tell augmented images and read each label back."""
+    x = np.broadcast_to(np.arange(n, dtype="float32")[:, None, None, None], (n, 8, 8, 1)).copy()
+
+    def augment(images, training=True):
+        return images + 1000.0 if training else images
+
+    means, labels, sizes = [], [], []
+    for images, batch_labels in make_dataset(x, np.arange(n), augment, batch_size):
+        images, batch_labels = np.asarray(images), np.asarray(batch_labels).ravel()
+        means.append(images.reshape(len(images), -1).mean(axis=1))
+        labels.append(batch_labels)
+        sizes.append(len(batch_labels))
+    return {"means": np.concatenate(means), "labels": np.concatenate(labels), "sizes": np.array(sizes)}
