@@ -10,9 +10,9 @@ alone in a fresh, sandboxed interpreter. So a rule-bearing task is scored like t
    ``layers`` in chapter 3); every import must be of an allowed module; no attribute may start with ``_``; a dotted
    name rooted at an allowed module (``np.lib.stride_tricks``) is resolved here, on the real module, and must never
    pass through a module outside the allowed packages (``keras.src.backend.tensorflow.core.tf`` fails); attribute
-   names that the exercise forbids (``count_params``, the weights) fail wherever they appear. ``getattr``, ``eval``,
-   ``exec``, ``vars``, ``globals`` and ``__import__`` are not allowed builtins, so no name can be computed at run
-   time. A violation names the call and the line.
+   names that the exercise forbids (``count_params``, the weights) fail wherever they appear. ``eval``, ``exec``,
+   ``vars``, ``globals`` and ``__import__`` are not allowed builtins, and ``getattr`` only with a literal name
+   (checked like the attribute it reads), so no name can be computed at run time. A violation names the call and the line.
 2. **No other cell rebinds the answer** (also here): a student cell outside the answer cell that binds the function's
    name, or uses a way to bind names indirectly (``vars()``, ``globals()``, ``__main__``, frames), is a violation.
 3. **The outputs that count are the re-run's** (``rerun.py``): the answer cell's source alone, executed under the
@@ -133,7 +133,19 @@ def violations(source: str, rule: Rule) -> list[str]:
     def bad(node, why):
         found.append(f"{rule.what}, {_line(source, node)}: {why}; {rule.forbidden}")
 
+    # getattr(obj, "literal"[, default]) is obj.literal: allowed, and checked as that attribute
+    literal_getattr = set()
     for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
+                and "getattr" not in scope.bound and len(node.args) in (2, 3)
+                and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
+            literal_getattr.add(id(node.func))
+            attr = node.args[1].value
+            if attr.startswith("_") or attr in rule.attrs:
+                bad(node, f"reads `{attr}` with getattr")
+    for node in ast.walk(tree):
+        if id(node) in literal_getattr:
+            continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             if isinstance(node, ast.ImportFrom):
                 mod = "." * node.level + (node.module or "")
