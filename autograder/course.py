@@ -138,6 +138,15 @@ def collect(course: Path, assignment: str, submissions: Path) -> list[str]:
 
 
 LIMITS = {"cell_timeout": 120, "notebook_timeout": 900, "memory_mb": 4096, "jobs": 1}
+MAX_PROCS = 512   # processes and threads of one kernel (TensorFlow alone starts about a hundred threads)
+
+
+def heldout_folders() -> list[Path]:
+    """The folders of held-out data, which no kernel may read: autograder/data and $AUTOGRADER_HELDOUT_DIR."""
+    folders = [REPO / "autograder" / "data"]
+    if os.environ.get("AUTOGRADER_HELDOUT_DIR"):
+        folders.append(Path(os.environ["AUTOGRADER_HELDOUT_DIR"]).resolve())
+    return folders
 
 
 @dataclass
@@ -149,6 +158,7 @@ class Result:
     max_score: float = 0.0
     notes: list[str] = field(default_factory=list)
     zeroed: bool = False  # scored 0 by the harness (not gradable, tampering, grader could not finish)
+    flags: list[str] = field(default_factory=list)  # for the instructor: kernel and trusted verdicts disagree
 
 
 def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: dict, isolate: bool) -> dict:
@@ -160,7 +170,7 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
     shutil.copytree(course / "source" / assignment, scratch / "source" / assignment)
     shutil.copyfile(course / "gradebook.db", scratch / "gradebook.db")
     released = {p.name: json.loads(p.read_text()) for p in (course / "release" / assignment).glob("*.ipynb")}
-    out = {"student": student, "notes": [], "tampering": [], "graded": False, "zero": False}
+    out = {"student": student, "notes": [], "tampering": [], "graded": False, "zero": False, "trusted": {}}
     sub_dir = scratch / "submitted" / student / assignment
     sub_dir.mkdir(parents=True)
     for name, rel in sorted(released.items()):
@@ -183,18 +193,21 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
     # The kernel: its own working folder, home, temp and runtime folders, under the sandbox launcher.
     kernel_cwd = scratch / "autograded" / student / assignment
     box = scratch / "box"
-    for d in ("home", "tmp", "rt", "ipython", "share/jupyter/kernels/python3"):
+    for d in ("home", "tmp", "rt", "ipython", "share/jupyter/kernels/python3", "artifacts"):
         (box / d).mkdir(parents=True, exist_ok=True)
     kernel_cwd.mkdir(parents=True)
+    artifacts, inputs = box / "artifacts", scratch / "inputs"   # the kernel writes the first, only reads the second
+    inputs.mkdir()
+    cgroup = f"{os.getpid()}-{scratch.name}"
     launcher = [sys.executable, str(REPO / "autograder" / "sandbox.py"),
                 "--memory-mb", str(limits["memory_mb"]), "--cpu-s", str(limits["notebook_timeout"] * 2),
-                "--pidfile", str(box / "kernel.pid")]
+                "--max-procs", str(MAX_PROCS), "--pids-cgroup", cgroup, "--pidfile", str(box / "kernel.pid")]
     if isolate:
-        for d in (kernel_cwd, box / "home", box / "tmp", box / "rt", box / "ipython"):
+        for d in (kernel_cwd, box / "home", box / "tmp", box / "rt", box / "ipython", artifacts):
             launcher += ["--writable", str(d)]
-        # autograder/data (the held-out split) stays readable: model exercises' hidden tests evaluate on it in the
-        # kernel. It is public in the repository anyway; autograder/README.md says what that does and does not stop.
-        for d in (course, REPO / "solutions", scratch / "source", scratch / "submitted"):
+        # Hidden from the kernel: the held-out splits (autograder/data and an instructor's private folder), the course
+        # folder, the solutions, and this copy's sources and submissions. Only the trusted step reads the held-out data.
+        for d in heldout_folders() + [course, REPO / "solutions", scratch / "source", scratch / "submitted"]:
             launcher += ["--hide", str(d)]
         launcher += ["--hide-file", str(scratch / "gradebook.db"), "--hide-file", str(scratch / "nbgrader_config.py")]
     else:
@@ -203,7 +216,8 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
     kernelspec = {
         "argv": launcher + ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (autograder sandbox)", "language": "python",
-        "env": {"HOME": str(box / "home"), "TMPDIR": str(box / "tmp"), "IPYTHONDIR": str(box / "ipython"),
+        "interrupt_mode": "message",   # a signal would reach `unshare`, not the kernel it forked
+        "env": {"CNNBOOK_ARTIFACTS": str(artifacts), "CNNBOOK_INPUTS": str(inputs),"HOME": str(box / "home"), "TMPDIR": str(box / "tmp"), "IPYTHONDIR": str(box / "ipython"),
                 "MPLCONFIGDIR": str(box / "tmp"), "PYTHONHASHSEED": "0", "TF_DETERMINISTIC_OPS": "1",
                 "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads,
                 "TF_NUM_INTEROP_THREADS": "1", "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg"},
@@ -216,7 +230,9 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
         + "c.KernelManager.transport = 'ipc'  # the kernel has no network, not even loopback: unix sockets\n"
         + f"c.KernelManager.ip = {str(box / 'rt' / 'k')!r}\n")
     env = dict(os.environ, JUPYTER_PATH=str(box / "share/jupyter"), JUPYTER_RUNTIME_DIR=str(box / "rt"),
-               JUPYTER_CONFIG_DIR=str(box / "jupyter-config"), PYTHONHASHSEED="0")
+               JUPYTER_CONFIG_DIR=str(box / "jupyter-config"), PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2",
+               CNNBOOK_ARTIFACTS=str(artifacts), CNNBOOK_INPUTS=str(inputs),
+               AUTOGRADER_TRUSTED_REPORT=str(scratch / "trusted.json"))   # the trusted step (autograder/trusted.py)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force", "--create"]
     proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -231,6 +247,9 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
         out["zero"] = True
     finally:
         _stop_kernel(box / "kernel.pid")
+        sandbox.remove_pids_cgroup(cgroup)
+    if (scratch / "trusted.json").exists():
+        out["trusted"] = json.loads((scratch / "trusted.json").read_text())
     (scratch / "nbgrader.log").write_text(log or "")
     if proc.returncode not in (0, None) and not out["zero"]:
         reason = "the kernel died (a call to os._exit, a crash, or the memory limit)" \
@@ -381,6 +400,12 @@ def _results(course: Path, assignment: str, students: list[str], outcomes: dict,
                     scores = {g.name: (float(g.score), float(g.max_score)) for g in nb.grades}
                     r.notes += _cell_feedback(course / "autograded" / s / assignment / f"{nb.name}.ipynb",
                                               scores, limits)
+            for nb_name, records in sorted(o.get("trusted", {}).items()):
+                for gid, rec in sorted(records.items()):
+                    if rec.get("disagree"):
+                        r.flags.append(f"{nb_name}/{gid}: the kernel's test {rec['kernel']}ed, the trusted check "
+                                       f"{rec['trusted']}" + (f" ({rec['message'][:200]})" if rec["trusted"] == "error"
+                                                              else ""))
             if not r.notes:
                 r.notes.append("all tests passed" if r.score == r.max_score else "some tests failed")
             results.append(r)
@@ -393,9 +418,9 @@ def _write_report(course: Path, assignment: str, results: list[Result]) -> Path:
     path.parent.mkdir(exist_ok=True)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student_id", "score", "max_score", "feedback"])
+        writer.writerow(["student_id", "score", "max_score", "feedback", "flags"])
         for r in results:
-            writer.writerow([r.student, f"{r.score:g}", f"{r.max_score:g}", " | ".join(r.notes)])
+            writer.writerow([r.student, f"{r.score:g}", f"{r.max_score:g}", " | ".join(r.notes), " | ".join(r.flags)])
     return path
 
 
@@ -452,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
             results = autograde(course, args.assignment, args.jobs, cell_timeout=args.cell_timeout,
                                 notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb)
             for r in results:
-                print(f"{r.student}: {r.score:g}/{r.max_score:g}  {r.notes[0]}")
+                print(f"{r.student}: {r.score:g}/{r.max_score:g}  {r.notes[0]}"
+                      + (f"  [FLAGGED: {len(r.flags)} disagreement(s), see the report]" if r.flags else ""))
             print("report:", course / "reports" / f"{args.assignment}.csv")
         elif args.step == "feedback":
             feedback(course, args.assignment)

@@ -62,5 +62,12 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern, SaveAutoGrades)
 
-c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, ClipOutput, SaveAutoGrades,
-                                       AssignLatePenalties, CheckCellMetadata]
+# The trusted step (autograder/PROTOCOL.md): TrustedInputs writes the grader's inputs before the kernel starts;
+# TrustedChecks, after the kernel is gone, scores every cell that has a trusted check from that check's verdict.
+import sys  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trusted import TrustedChecks, TrustedInputs  # noqa: E402  (autograder/trusted.py)
+
+c.Autograde.autograde_preprocessors = [TrustedInputs, Execute, IgnorePattern, ClearMetadataPreprocessor, ClipOutput,
+                                       TrustedChecks, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]

@@ -56,3 +56,20 @@ def save_outputs(name: str, **arrays) -> Path:
     path = _path(name, ".npz")
     np.savez(path, **converted)
     return path
+
+
+#: Environment variable naming the folder the grader writes its inputs for function tests to.
+INPUTS_ENV = "CNNBOOK_INPUTS"
+
+
+def load_inputs(name: str) -> dict:
+    """Return the grader's inputs ``<name>.npz`` for a function test, as a dict of arrays (autograder/PROTOCOL.md)."""
+    folder = os.environ.get(INPUTS_ENV)
+    path = Path(folder or "inputs") / f"{name}.npz"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"input name {name!r} must be letters, digits and _ (starting with a letter)")
+    if not path.is_file():
+        raise FileNotFoundError(f"no grader inputs {path}: these are written by the autograder when it grades "
+                                "(hidden tests only run there)")
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}

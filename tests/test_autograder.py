@@ -64,3 +64,44 @@ def test_collect_names_the_expected_layout_when_a_file_does_not_fit(tmp_path):
     (tmp_path / "in" / "random.ipynb").write_text("{}")
     with pytest.raises(course.CourseError, match="STUDENT_"):
         course.collect(root, ASSIGNMENT, tmp_path / "in")
+
+
+CH05 = "ch05_architectures"
+CH05_NB = "ch05_architectures_exercises.ipynb"
+BAND_CELLS = ("test_quality_band1", "test_quality_band2", "test_quality_band3")
+
+
+def band_scores(root: Path, student: str) -> dict:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook(CH05_NB[:-6], CH05, student)
+        return {g.name: float(g.score) for g in nb.grades if g.name in BAND_CELLS}
+
+
+@pytest.mark.slow
+def test_ch05_best_model_is_scored_by_the_trusted_step_from_the_saved_model(tmp_path):
+    """Oracle: the solution's calibrated model clears every band (autograder/calibration.json); the untouched
+    release has no model; a model with a Lambda layer is refused by the trusted loader whatever its kernel says."""
+    root = tmp_path / "course"
+    course.init(root)
+    course.release(root)
+    released = root / "release" / CH05 / CH05_NB
+    answers = solution_answers(REPO / "solutions" / CH05 / CH05_NB)
+    inbox = tmp_path / "lms"
+    submit(released, inbox / f"alice_{CH05_NB}", answers)
+    submit(released, inbox / f"bob_{CH05_NB}", {})
+    lambda_model = answers["best_model"].replace("layers.Rescaling(1 / 255)", "layers.Lambda(lambda t: t / 255.0)")
+    assert lambda_model != answers["best_model"]   # the reference model, scaled by a Lambda layer: refused
+    submit(released, inbox / f"carol_{CH05_NB}", {**answers, "best_model": lambda_model})
+    course.collect(root, CH05, inbox)
+    results = {r.student: r for r in course.autograde(root, CH05, jobs=2)}
+
+    assert band_scores(root, "alice") == dict.fromkeys(BAND_CELLS, 1.0)
+    assert results["alice"].score == results["alice"].max_score and results["alice"].flags == []
+    assert band_scores(root, "bob") == dict.fromkeys(BAND_CELLS, 0.0) and results["bob"].score == 0
+    assert band_scores(root, "carol") == dict.fromkeys(BAND_CELLS, 0.0)
+    assert any("Lambda" in line and "Rescaling" in line for line in results["carol"].notes), results["carol"].notes
+    assert results["carol"].flags, "the kernel passed a band the trusted check refused: that must be flagged"
+    report = {row["student_id"]: row for row in csv.DictReader(open(root / "reports" / f"{CH05}.csv"))}
+    assert report["carol"]["flags"] and not report["alice"]["flags"]

@@ -1,0 +1,194 @@
+"""Calibrate every model-quality threshold from the reference solutions (autograder/PROTOCOL.md §6).
+
+    nice -n 10 .venv/bin/python autograder/calibrate.py [ASSIGNMENT ...] [--seeds 5] [--threads 1 2] [--quick]
+
+For each task that a check module declares in TASKS, it runs the task's cells of the solution notebook once per
+seed and thread count (a fresh kernel each time, the grading kernel's environment), saves the trained model, and
+measures it in this process with the task's trusted metric; then the task's named weak solution the same way.
+It prints the distribution, derives the top band (lowest reference run minus 1 point, rounded down to 0.1
+point), checks that every reference run clears every band by the margin and that the weak solution misses the top
+band, and writes autograder/calibration.json, which the trusted checks read and the notebooks' bands must match.
+Exit status 1 when a rule fails. `--quick` (one seed, one thread, no weak run) only checks that the pipeline works
+and never writes the report. Run by hand, not in CI: it trains ~11 models a task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import trusted  # noqa: E402  (autograder/trusted.py)
+
+REPO = trusted.AUTOGRADER.parent
+SOLUTIONS = REPO / "solutions"
+
+
+def solution_notebook(assignment: str) -> Path:
+    """The assignment's solution notebook (solutions/ASSIGNMENT/*.ipynb, the one holding the task's cells)."""
+    found = sorted((SOLUTIONS / assignment).glob("*.ipynb"))
+    if not found:
+        raise SystemExit(f"calibrate: no solution notebook in {SOLUTIONS / assignment}")
+    return found[0]
+
+
+def run_notebook(assignment: str, task: trusted.QualityTask, seed: int, threads: int, weak: bool,
+                 timeout: int = 900) -> float:
+    """Train the task's model (reference or weak) in a fresh kernel; return its trusted metric."""
+    from nbclient import NotebookClient
+
+    src = nbformat.read(solution_notebook(assignment), as_version=4)
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in src.cells}
+    missing = [g for g in ("parameters", *task.cells) if g not in by_id]
+    if missing:
+        raise SystemExit(f"calibrate: {assignment} has no cells {missing} (TASKS cells are grade_ids)")
+    cells = [copy.deepcopy(by_id["parameters"])]
+    cells.append(nbformat.v4.new_code_cell(
+        f"SEED = {seed}\nimport tensorflow as tf\n"
+        f"tf.config.threading.set_intra_op_parallelism_threads({threads})\n"
+        "tf.config.threading.set_inter_op_parallelism_threads(1)"))
+    for gid in task.cells:
+        cell = copy.deepcopy(by_id[gid])
+        if weak and gid in task.weak:
+            cell.source = task.weak[gid]
+        cells.append(cell)
+    cells.append(nbformat.v4.new_code_cell(
+        f"from cnnbook import submit\nsubmit.save_model({task.artifact}, {task.artifact!r})"))
+    for c in cells:
+        c.outputs, c.execution_count = [], None
+    nb = nbformat.v4.new_notebook(cells=cells, metadata=src.metadata)
+    with tempfile.TemporaryDirectory(prefix="calib-") as tmp:
+        env = {"CNNBOOK_ARTIFACTS": str(Path(tmp) / "artifacts"), "OMP_NUM_THREADS": str(threads),
+               "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1", "PYTHONHASHSEED": "0",
+               "TF_DETERMINISTIC_OPS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": tmp}}).execute()
+        finally:
+            for k, v in saved.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        art = trusted.Artifacts(Path(env["CNNBOOK_ARTIFACTS"]), assignment)
+        return float(task.metric(art.model(task.artifact)))
+
+
+def machine() -> dict:
+    """CPU model, AVX-512 or not, and the stack: what a calibration was measured on."""
+    import keras
+    import tensorflow as tf
+
+    model, flags = platform.processor(), ""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        model = next(l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name"))
+        flags = next(l for l in info.splitlines() if l.startswith("flags"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": model, "avx512": "avx512f" in flags, "cores": os.cpu_count(),
+            "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
+
+
+def derive(task: trusted.QualityTask, ref: list[float], weak: list[float]) -> tuple[list[float], list[str]]:
+    """The bands (fixed ones plus the derived top) and the list of broken rules (PROTOCOL §6)."""
+    floor = min(ref) - trusted.DERIVE_MARGIN
+    bands = list(task.fixed)
+    if task.derive_top:
+        bands.append(math.floor(round(floor * 1000, 6)) / 1000)
+    problems = []
+    for b in bands:
+        if min(ref) - b < trusted.MARGIN - 1e-9:
+            problems.append(f"band {b:.3f}: the worst reference run {min(ref):.4f} clears it by "
+                            f"{(min(ref) - b) * 100:.2f} points, under the {trusted.MARGIN * 100:.1f}-point margin")
+    if sorted(bands) != bands or len(set(bands)) != len(bands):
+        problems.append(f"bands {bands} are not strictly increasing: the derived top band is not above the fixed ones")
+    if weak and bands and max(weak) >= bands[-1]:
+        problems.append(f"the weak solution reaches {max(weak):.4f}, the top band {bands[-1]:.3f}: it must miss it")
+    return bands, problems
+
+
+def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool) -> tuple[dict, list[str]]:
+    """Calibrate every task of one assignment; return its report entry and the broken rules."""
+    module = trusted.load_checks(assignment)
+    tasks = getattr(module, "TASKS", {}) if module else {}
+    if not tasks:
+        print(f"{assignment}: no model-quality tasks (no TASKS in autograder/checks/{assignment}.py)")
+        return {}, []
+    entry, problems = {}, []
+    for name, task in tasks.items():
+        runs = []
+        for n in threads:
+            for seed in range(seeds):
+                t0 = time.time()
+                value = run_notebook(assignment, task, seed, n, weak=False)
+                runs.append({"seed": seed, "threads": n, "value": value, "seconds": round(time.time() - t0, 1)})
+                print(f"  {assignment}/{name} reference seed {seed} threads {n}: {task.unit} {value:.4f} "
+                      f"({runs[-1]['seconds']:.0f} s)", flush=True)
+        weak_runs = []
+        if task.weak and not quick:
+            for seed in range(min(seeds, 2)):
+                value = run_notebook(assignment, task, seed, max(threads), weak=True)
+                weak_runs.append({"seed": seed, "threads": max(threads), "value": value})
+                print(f"  {assignment}/{name} weak ({task.weak_name}) seed {seed}: {task.unit} {value:.4f}", flush=True)
+        ref = [r["value"] for r in runs]
+        bands, broken = derive(task, ref, [r["value"] for r in weak_runs])
+        for n in threads:
+            vals = [r["value"] for r in runs if r["threads"] == n]
+            print(f"{assignment}/{name} at {n} thread(s): min {min(vals):.4f}, median {statistics.median(vals):.4f}, "
+                  f"max {max(vals):.4f} over {len(vals)} seeds")
+        print(f"{assignment}/{name} bands: " + ", ".join(f"{b:.3f} (margin {(min(ref) - b) * 100:.2f} points)"
+                                                         for b in bands)
+              + (f"; weak best {max(r['value'] for r in weak_runs):.4f}" if weak_runs else ""))
+        problems += [f"{assignment}/{name}: {p}" for p in broken]
+        entry[name] = {"sample": {
+            "bands": bands, "fixed": list(task.fixed), "derive_top": task.derive_top, "margin": trusted.MARGIN,
+            "metric": task.unit, "min": min(ref), "median": statistics.median(ref), "max": max(ref),
+            "margins": [round(min(ref) - b, 6) for b in bands], "runs": runs,
+            "weak": {"name": task.weak_name, "runs": weak_runs}}}
+    return entry, problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; see the module docstring."""
+    parser = argparse.ArgumentParser(prog="autograder/calibrate.py", description=__doc__.splitlines()[0])
+    parser.add_argument("assignments", nargs="*", help="default: every assignment with TASKS")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--quick", action="store_true", help="one seed, one thread, no weak run, nothing written")
+    args = parser.parse_args(argv)
+    names = args.assignments or sorted(p.stem for p in trusted.CHECKS_DIR.glob("ch*.py"))
+    seeds, threads = (1, [1]) if args.quick else (args.seeds, args.threads)
+    if not args.quick and (seeds < 5 or sorted(set(threads)) != sorted(set(threads) | {1, 2})):
+        print("calibrate: warning: the protocol asks for at least 5 seeds at 1 and 2 threads", file=sys.stderr)
+    report, problems = trusted.calibration(), []
+    for name in names:
+        entry, broken = calibrate(name, seeds, threads, args.quick)
+        problems += broken
+        if entry:
+            for task, value in entry.items():
+                value["sample"]["machine"] = machine()
+                value["sample"]["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+                value["sample"]["seeds"], value["sample"]["threads"] = seeds, threads
+            report.setdefault(name, {}).update(entry)
+    for p in problems:
+        print("RULE BROKEN:", p, file=sys.stderr)
+    if not args.quick and not problems:
+        trusted.CALIBRATION.write_text(json.dumps(report, indent=1) + "\n")
+        print("written:", trusted.CALIBRATION.relative_to(REPO))
+    return 1 if problems and not args.quick else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The trusted step of grading (autograder/trusted.py, autograder/PROTOCOL.md) and the kernel sandbox's bounds.
+
+Oracles: Keras's own `count_params` and `Model.predict` on models built here; nbgrader's own `determine_grade` on the
+cells the trusted step rewrites; the file system and /proc as seen from inside and outside the sandbox.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import keras
+import nbformat
+import numpy as np
+import pytest
+from nbgrader.utils import determine_grade
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "autograder"))
+import calibrate  # noqa: E402
+import sandbox  # noqa: E402
+import trusted  # noqa: E402
+
+SOLUTION = REPO / "solutions" / "ch05_architectures" / "ch05_architectures_exercises.ipynb"
+
+
+def small_model(extra=None):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Rescaling(1 / 255)(inputs) if extra is None else extra(inputs)
+    x = keras.layers.Flatten()(keras.layers.Conv2D(2, 3, strides=4)(x))
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+
+
+def test_a_standard_model_loads_with_the_kernels_parameters_and_outputs(tmp_path):
+    model = small_model()
+    model.save(tmp_path / "m.keras")
+    loaded = trusted.Artifacts(tmp_path, "x").model("m")
+    x = np.random.default_rng(0).integers(0, 255, (5, 28, 28)).astype("float32")
+    assert trusted.params(loaded) == model.count_params()                    # oracle: Keras's count_params
+    np.testing.assert_allclose(trusted.predict(loaded, x), model.predict(x[..., None], verbose=0), atol=1e-6)
+    assert trusted.macs(loaded) == 7 * 7 * 9 * 2 + 98 * 10                     # conv 7x7x2 outputs x 9, dense 98x10
+
+
+def test_a_lambda_layer_is_refused_with_how_to_rebuild_it(tmp_path):
+    small_model(lambda t: keras.layers.Lambda(lambda v: v / 255.0)(t)).save(tmp_path / "m.keras")
+    with pytest.raises(AssertionError, match=r"`Lambda` layer.*Rescaling"):
+        trusted.Artifacts(tmp_path, "x").model("m")
+
+
+def test_a_custom_layer_is_refused_before_keras_reads_it(tmp_path):
+    @keras.saving.register_keras_serializable(package="student")
+    class Cheat(keras.layers.Layer):
+        def call(self, v):
+            return v
+
+    try:
+        small_model(lambda t: Cheat()(t)).save(tmp_path / "m.keras")
+        with pytest.raises(AssertionError, match="not part of Keras|registered class"):
+            trusted.Artifacts(tmp_path, "x").model("m")
+    finally:
+        keras.saving.get_custom_objects().pop("student>Cheat", None)
+
+
+def test_missing_fake_and_linked_artifacts_are_told_apart(tmp_path):
+    art = trusted.Artifacts(tmp_path, "x")
+    with pytest.raises(AssertionError, match="no best_model.keras was handed in.*Restart & Run All"):
+        art.model("best_model")
+    (tmp_path / "fake.keras").write_text("not a zip")
+    with pytest.raises(AssertionError, match="not a Keras model file"):
+        art.model("fake")
+    (tmp_path / "held.npz").symlink_to(REPO / "autograder" / "data" / "mnist_heldout.npz")
+    with pytest.raises(AssertionError, match="not a plain file"):
+        art.outputs("held")
+
+
+def test_calibration_derives_the_top_band_and_enforces_margin_and_weak_rule():
+    task = trusted.QualityTask(cells=(), artifact="m", metric=None, fixed=(0.955, 0.965))
+    bands, problems = calibrate.derive(task, [0.982, 0.980, 0.9785], [0.94, 0.95])
+    assert bands == [0.955, 0.965, 0.968] and problems == []    # 0.9785 - 0.01 = 0.9685, down to 0.1 point
+    _, problems = calibrate.derive(task, [0.968, 0.99], [0.94])
+    assert any("margin" in p for p in problems)                  # 0.968 clears 0.965 by 0.3 points only
+    _, problems = calibrate.derive(task, [0.99, 0.99], [0.985])
+    assert any("weak" in p for p in problems)
+
+
+def graded_cell(gid, outputs, points=1):
+    cell = nbformat.v4.new_code_cell("pass", metadata={"nbgrader": {"grade": True, "grade_id": gid, "points": points,
+                                                                     "solution": False, "locked": True}})
+    cell.outputs = outputs
+    return cell
+
+
+def test_the_trusted_verdict_sets_the_score_and_a_disagreement_is_told_and_recorded(tmp_path, monkeypatch):
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "demo.py").write_text(textwrap.dedent("""
+        import trusted
+        def passes(art):
+            return None
+        def fails(art):
+            raise AssertionError("accuracy 91.0 %, the band needs 97.0 %")
+        def half(art):
+            return 0.5
+        def broken(art):
+            return 1 / 0
+        def below(art):
+            raise trusted.BelowThreshold("96.0 % on the held-out digits, band 3 needs 96.9 %")
+        CHECKS = {"a": passes, "b": fails, "c": half, "d": broken, "e": lambda art: art.model("absent"), "f": below}
+    """))
+    monkeypatch.setattr(trusted, "CHECKS_DIR", checks)
+    monkeypatch.setenv(trusted.ARTIFACTS_ENV, str(tmp_path / "artifacts"))
+    monkeypatch.setenv(trusted.REPORT_ENV, str(tmp_path / "trusted.json"))
+    error = nbformat.v4.new_output("error", ename="AssertionError", evalue="visible check failed", traceback=[])
+    ok = nbformat.v4.new_output("stream", name="stdout", text="fine\n")
+    nb = nbformat.v4.new_notebook(cells=[graded_cell("a", [error]), graded_cell("b", [ok]), graded_cell("c", [], 2),
+                                         graded_cell("d", []), graded_cell("e", []), graded_cell("f", [ok]),
+                                         graded_cell("untouched", [ok])])
+    nb, _ = trusted.TrustedChecks()(nb, {"nbgrader": {"assignment": "demo", "notebook": "demo"}})
+    scores = [determine_grade(c)[0] for c in nb.cells]          # oracle: nbgrader's own scoring of a cell
+    assert scores == [1, 0, 1, 0, 0, 0, 1]
+    assert "the grader's own check passed" in nb.cells[0].outputs[-2].text
+    assert nb.cells[1].outputs[-1].evalue == "accuracy 91.0 %, the band needs 97.0 %"
+    assert "internal grader error" in nb.cells[3].outputs[-1].evalue
+    assert "no absent.keras was handed in" in nb.cells[4].outputs[-1].evalue
+    record = json.loads((tmp_path / "trusted.json").read_text())["demo"]
+    assert {g: r["disagree"] for g, r in record.items()} == {"a": True, "b": True, "c": False, "d": True, "e": True,
+                                                             "f": False}   # under a band: not the kernel's to know
+
+
+def test_every_registered_check_names_a_graded_cell_of_its_assignment():
+    for path in sorted(trusted.CHECKS_DIR.glob("ch*.py")):
+        module = trusted.load_checks(path.stem)
+        source = next((REPO / "solutions" / path.stem).glob("*.ipynb"))
+        graded = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nbformat.read(source, 4).cells
+                  if c.metadata.get("nbgrader", {}).get("grade")}
+        assert set(module.CHECKS) <= graded, (path.name, set(module.CHECKS) - graded)
+        assert all(callable(f) for f in module.CHECKS.values())
+        for task in getattr(module, "TASKS", {}).values():
+            ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nbformat.read(source, 4).cells}
+            assert set(task.cells) <= ids
+
+
+def test_the_notebook_shows_the_calibrated_bands():
+    bands = trusted.thresholds("ch05_architectures", "best_model", "sample")    # oracle: calibration.json
+    cell = next(c for c in nbformat.read(SOLUTION, 4).cells if c.metadata.get("nbgrader", {}).get("grade_id") == "bands")
+    shown = re.search(r"sample=\(([^)]*)\)", cell.source).group(1)
+    assert tuple(float(v) for v in shown.split(",")) == bands
+
+
+def test_hidden_model_cells_only_hand_in_the_model():
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nbformat.read(SOLUTION, 4).cells}
+    for gid in ("test_quality_band1", "test_quality_band2", "test_quality_band3"):
+        hidden = cells[gid].split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+        assert hidden.strip().startswith("from cnnbook import submit; submit.save_model(best_model, \"best_model\")")
+        assert "heldout" not in cells[gid] and "load_heldout" not in cells[gid]
+
+
+needs_namespaces = pytest.mark.skipif(not sandbox.namespaces_available(), reason="no user namespaces here")
+
+
+@needs_namespaces
+def test_the_sandboxed_kernel_cannot_read_held_out_data_and_its_background_processes_end(tmp_path):
+    heldout = REPO / "autograder" / "data" / "mnist_heldout.npz"
+    work = tmp_path / "w"
+    work.mkdir()
+    marker = f"survivor-{os.getpid()}-{time.time_ns()}"
+    probe = textwrap.dedent(f"""
+        import os, subprocess, sys
+        for path in ({str(heldout)!r}, "/proc/1/root" + {str(heldout)!r}, os.path.realpath({str(heldout)!r})):
+            try:
+                open(path, "rb").read(1)
+                print("READ", path)
+            except OSError as exc:
+                print("refused", type(exc).__name__)
+        subprocess.Popen(["sleep", "120", {marker!r}], start_new_session=True)   # a daemon, in its own session
+        print("procs", len([p for p in os.listdir("/proc") if p.isdigit()]))
+    """)
+    proc = subprocess.run([sys.executable, str(REPO / "autograder" / "sandbox.py"), "--writable", str(work),
+                           "--hide", str(heldout.parent), "--max-procs", "64", "--pids-cgroup", f"t{os.getpid()}",
+                           "--", sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    sandbox.remove_pids_cgroup(f"t{os.getpid()}")
+    assert proc.returncode == 0, proc.stderr
+    assert "READ" not in proc.stdout and proc.stdout.count("refused") == 3, proc.stdout
+    assert int(proc.stdout.split("procs")[1]) < 10             # only the namespace's own processes are visible
+    time.sleep(0.5)
+    alive = [p for p in os.listdir("/proc") if p.isdigit() and marker in _cmdline(p)]
+    assert alive == [], "a process started by the sandboxed program outlived it"
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@needs_namespaces
+@pytest.mark.skipif(sandbox.pids_cgroup("probe") is None and os.getuid() == 0, reason="root without a pids cgroup")
+def test_the_number_of_processes_is_bounded(tmp_path):
+    fork = "import os\nn = 0\ntry:\n    for _ in range(200):\n        if os.fork() == 0:\n            os.pause()\n" \
+           "        n += 1\nexcept OSError:\n    pass\nprint('forked', n)\n"
+    proc = subprocess.run([sys.executable, str(REPO / "autograder" / "sandbox.py"), "--max-procs", "20",
+                           "--pids-cgroup", f"f{os.getpid()}", "--", sys.executable, "-c", fork],
+                          capture_output=True, text=True, timeout=60)
+    sandbox.remove_pids_cgroup(f"f{os.getpid()}")
+    assert "forked" in proc.stdout, proc.stderr
+    assert int(proc.stdout.split("forked")[1]) < 20
