@@ -343,6 +343,7 @@ class TrustedChecks(NbGraderPreprocessor):
             return nb, resources
         folder = Path(os.environ.get(ARTIFACTS_ENV, "artifacts"))
         art = Artifacts(folder, assignment, os.environ.get(PROFILE_ENV, "sample"), getattr(module, "INPUTS", {}))
+        art.notebook = nb   # the submitted answer cells, for the answer rules (autograder/answer_rules)
         records = {}
         for cell in nb.cells:
             meta = cell.get("metadata", {}).get("nbgrader", {})

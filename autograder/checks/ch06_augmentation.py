@@ -181,5 +181,5 @@ BASELINE = ("keras.utils.set_random_seed(SEED)\n"
             "batch_size=32, verbose=0)\n")
 TASKS = {"augmented_model": trusted.QualityTask(
     cells=("imports", "digit_ranges", "train_data", "train_augmented"), artifact="augmented_model",
-    metric=heldout_accuracy, fixed=(), derive_top=True, weak={"train_augmented": BASELINE},
+    metric=heldout_accuracy, fixed=(0.935,), derive_top=False, weak={"train_augmented": BASELINE},
     weak_name="the same small CNN trained without augmentation (the baseline it must beat)")}
