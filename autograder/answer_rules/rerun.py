@@ -79,7 +79,7 @@ def run(source: str, setup: list[str], calls: list, *, timeout: float = 120, mem
         job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
         job.write_text(json.dumps({"source": source, "setup": setup, "calls": calls}))
         launcher = [sys.executable, str(HERE.parent / "sandbox.py"), "--memory-mb", str(memory_mb),
-                    "--cpu-s", str(int(timeout * 2)), "--file-mb", "16"]
+                    "--cpu-s", str(int(timeout * 2)), "--file-mb", "16", "--max-procs", "256"]
         if sandbox.namespaces_available():
             launcher += ["--writable", tmp] + [a for d in hide for a in ("--hide", str(d))]
         else:

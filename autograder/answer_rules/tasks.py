@@ -69,7 +69,9 @@ def enforce(art, answer_id: str, rule: rules.Rule, names: set[str] | None = None
 
 def run_alone(source: str, calls: list, setup=("import numpy as np", "import math"), timeout: float = 60) -> list:
     """Re-run an answer cell alone on ``calls`` in a sandboxed interpreter; return one result dict a call."""
-    out = rerun.run(source, list(setup), calls, timeout=timeout, hide=HIDDEN)
+    import trusted
+
+    out = rerun.run(source, list(setup), calls, timeout=timeout, hide=HIDDEN + (trusted.heldout_dir(),))
     if "failed" in out:
         raise AssertionError(f"{out['failed']}: the answer cell must run on its own, with only what the exercise "
                              "allows (write any helper inside the answer cell)")
