@@ -285,3 +285,20 @@ def test_ch06_wrong_answers_fail_and_the_augmented_model_beats_the_baseline(repl
     for gid in trusted.load_checks("ch06_augmentation").CHECKS:
         status, message = verdict("ch06_augmentation", gid, nb, folder)
         assert (status == "fail") == (gid in failing), (gid, status, message)
+
+
+# ------------------------------------------------------------------------------------- calibrated floors
+
+
+@pytest.mark.parametrize("assignment, task, cell_id, name", [
+    ("ch03_counting", "budget_trained", "shapes_data", "FLOOR"),
+    ("ch06_augmentation", "augmented_model", "train_data", "LEVEL"),
+])
+def test_the_notebooks_show_the_calibrated_floor(assignment, task, cell_id, name):
+    # Oracle: autograder/calibration.json, written by autograder/calibrate.py (students on Colab see the notebook).
+    import re
+
+    nb = json.loads(source(assignment).read_text())
+    text = next("".join(c["source"]) for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == cell_id)
+    shown = float(re.search(rf"^{name} = ([0-9.]+)", text, re.M).group(1))
+    assert (shown,) == trusted.thresholds(assignment, task, "sample")
