@@ -299,6 +299,7 @@ def test_the_notebooks_show_the_calibrated_floor(assignment, task, cell_id, name
     import re
 
     nb = json.loads(source(assignment).read_text())
-    text = next("".join(c["source"]) for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == cell_id)
+    text = next("".join(c["source"]) for c in nb["cells"]
+                if c["metadata"].get("nbgrader", {}).get("grade_id") == cell_id)
     shown = float(re.search(rf"^{name} = ([0-9.]+)", text, re.M).group(1))
     assert (shown,) == trusted.thresholds(assignment, task, "sample")

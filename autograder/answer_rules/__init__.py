@@ -1,20 +1,23 @@
-"""Answer rules of the exercises, checked in the grader's own process on the submitted source (autograder/checks/ch01-ch03).
+"""Answer rules of exercises 1-3, checked in the grader's own process on the submitted source (autograder/checks).
 
-Why static analysis of the answer cell, plus a re-run of that cell alone (``rerun.py``), and not a scan of the kernel: whatever runs in the student's kernel can be changed by the student's code (a module reached under another
+Why static analysis of the answer cell, plus a re-run of that cell alone (``rerun.py``), and not a scan of the
+kernel: whatever runs in the student's kernel can be changed by the student's code (a module reached under another
 alias and patched, a name computed at run time, ``cnnbook.submit`` replaced). Two things cannot be changed from
 there: the text of the answer cell in the submitted notebook, and what that text computes when the grader runs it
 alone in a fresh, sandboxed interpreter. So a rule-bearing task is scored like this:
 
 1. **The rule, on the answer cell's syntax tree** (this module). It is an allow-list, not a deny-list: every name
-   the cell reads but does not define must be one the exercise allows (``np``, ``math``, safe builtins; ``keras`` and
-   ``layers`` in chapter 3); every import must be of an allowed module; no attribute may start with ``_``; a dotted
-   name rooted at an allowed module (``np.lib.stride_tricks``) is resolved here, on the real module, and must never
-   pass through a module outside the allowed packages (``keras.src.backend.tensorflow.core.tf`` fails); attribute
-   names that the exercise forbids (``count_params``, the weights) fail wherever they appear. ``eval``, ``exec``,
-   ``vars``, ``globals`` and ``__import__`` are not allowed builtins, and ``getattr`` only with a literal name
-   (checked like the attribute it reads), so no name can be computed at run time. A violation names the call and the line.
-2. **No other cell rebinds the answer** (also here): a student cell outside the answer cell that binds the function's
-   name, or uses a way to bind names indirectly (``vars()``, ``globals()``, ``__main__``, frames), is a violation.
+   the cell reads but does not define must be one the exercise allows (``np``, ``math``, safe builtins; ``keras``
+   and ``layers`` in chapter 3); every import must be of an allowed module; no attribute may start with ``_``; a
+   dotted name rooted at an allowed module (``np.lib.stride_tricks``) is resolved here, on the real module, and must
+   never pass through a module outside the allowed packages (``keras.src.backend.tensorflow.core.tf`` fails);
+   attribute names that the exercise forbids (``count_params``, the weights) fail wherever they appear. ``eval``,
+   ``exec``, ``vars``, ``globals`` and ``__import__`` are not allowed builtins, and ``getattr`` only with a literal
+   name (checked like the attribute it reads), so no name can be computed at run time. A violation names the call
+   and the line.
+2. **No other cell rebinds the answer** (also here): a student cell outside the answer cell that binds the
+   function's name, or uses a way to bind names indirectly (``vars()``, ``globals()``, ``__main__``, frames), is a
+   violation.
 3. **The outputs that count are the re-run's** (``rerun.py``): the answer cell's source alone, executed under the
    kernel's sandbox in a new interpreter on the grader's inputs. The outputs the kernel saved only serve to flag a
    disagreement for the instructor.

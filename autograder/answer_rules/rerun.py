@@ -1,12 +1,12 @@
 """Run one answer cell alone, on the grader's inputs, in a fresh sandboxed interpreter (autograder/answer_rules).
 
-    python autograder/answer_rules/rerun.py JOB.json RESULT.json      # what the grader runs, under autograder/sandbox.py
+    python autograder/answer_rules/rerun.py JOB.json RESULT.json     # run by the grader under autograder/sandbox.py
 
 JOB: {"source": the answer cell, "setup": lines run first (the allowed imports), "calls": [[function, args, kwargs],
-...]} ("=name" instead of a function reads a variable the cell sets), where an argument {"array": nested list} becomes a float64 array and {"keras_model": config JSON} a Keras model
-rebuilt from its configuration. RESULT: {"results": [{"value": ...} or {"error": "Type: message"}, ...]} or
-{"failed": "..."} when the cell itself does not run. The grader reads RESULT as JSON only, and compares every value
-with references it computes itself.
+...]} ("=name" instead of a function reads a variable the cell sets), where an argument {"array": nested list}
+becomes a float64 array and {"keras_model": config JSON} a Keras model rebuilt from its configuration. RESULT:
+{"results": [{"value": ...} or {"error": "Type: message"}, ...]} or {"failed": "..."} when the cell itself does not
+run. The grader reads RESULT as JSON only, and compares every value with references it computes itself.
 """
 
 from __future__ import annotations

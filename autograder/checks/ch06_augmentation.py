@@ -114,7 +114,8 @@ def check_digit_ranges(art) -> None:
     try:
         ranges = json.loads(raw.tobytes().decode("utf-8"))
     except Exception:
-        raise AssertionError("the grader could not read DIGIT_RANGES: make it a dict such as {'rotation': 10}") from None
+        raise AssertionError("the grader could not read DIGIT_RANGES: make it a dict such as "
+                             "{'rotation': 10}") from None
     check_ranges_dict(ranges)
 
 
