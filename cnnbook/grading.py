@@ -35,46 +35,6 @@ def expect_array(actual, expected, what: str, atol: float = 1e-5) -> None:
         )
 
 
-def reference_conv2d(x, w, b=None, stride=1, padding="valid") -> np.ndarray:
-    """Return TensorFlow's answer for ``conv2d(x, w, b, stride, padding)`` on one (H, W, C) image (chapter 1)."""
-    import tensorflow as tf
-
-    x = np.asarray(x, dtype="float64")
-    w = np.asarray(w, dtype="float64")
-    out = tf.nn.conv2d(x[None], w, strides=stride, padding=padding.upper()).numpy()[0]
-    if b is not None:
-        out = out + np.asarray(b, dtype="float64")
-    return out
-
-
-def random_conv_cases(seed: int, count: int, *, paddings=("valid", "same"), strides=(1, 2, 3),
-                      channels: bool = True, bias: bool = True):
-    """Yield ``count`` random conv2d problems (x, w, b, stride, padding) for hidden tests (chapter 1)."""
-    rng = np.random.default_rng(seed)
-    for _ in range(count):
-        c_in, c_out = (int(rng.integers(1, 4)), int(rng.integers(1, 5))) if channels else (1, 1)
-        kh, kw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
-        h, w = int(rng.integers(kh, 14)), int(rng.integers(kw, 14))
-        x = rng.normal(size=(h, w, c_in))
-        kernel = rng.normal(size=(kh, kw, c_in, c_out))
-        b = rng.normal(size=(c_out,)) if bias else None
-        yield x, kernel, b, int(rng.choice(strides)), str(rng.choice(paddings))
-
-
-def check_conv2d_against_tf(conv2d, seed: int, count: int = 25, **case_options) -> None:
-    """Compare a student's ``conv2d`` with ``tf.nn.conv2d`` on random cases (chapter 1 hidden tests)."""
-    for i, (x, w, b, stride, padding) in enumerate(random_conv_cases(seed, count, **case_options)):
-        what = (f"random case {i + 1}/{count}: x {x.shape}, w {w.shape}, "
-                f"bias {'yes' if b is not None else 'no'}, stride {stride}, padding {padding!r}")
-        try:
-            got = conv2d(x, w, b, stride=stride, padding=padding)
-        except NotImplementedError:
-            raise AssertionError("conv2d still raises NotImplementedError: replace the stub with your code") from None
-        except Exception as exc:
-            raise AssertionError(f"{what}: your conv2d raised {type(exc).__name__}: {exc}") from None
-        expect_array(got, reference_conv2d(x, w, b, stride, padding), what)
-
-
 # ------------------------------------------------------------------------------------------- chapter 6: augmentation
 
 
@@ -153,51 +113,6 @@ def check_aligned_pipeline(make_dataset, batch_size: int = 16, n: int = 100) -> 
         raise AssertionError("the examples come out in their original order: shuffle the training data")
 
 
-def digits_reference_classifier(seed: int = 0):
-    """Return an SVM trained on scikit-learn's digits under mild shifts, rotations and zooms (chapter 6 oracle)."""
-    from sklearn.svm import SVC
-
-    from cnnbook.augment import build_augmentation
-    from cnnbook.data import load
-
-    data = load("digits", "sample", verbose=False)
-    mild = build_augmentation({"rotation": 15, "width_shift": 0.15, "height_shift": 0.15, "zoom": 0.15}, seed=seed)
-    x = data.x_train.astype("float32")[..., None]
-    copies = [x] + [np.asarray(mild(x, training=True)) for _ in range(2)]
-    features = np.concatenate(copies).reshape(len(x) * len(copies), -1) / 255
-    return SVC(gamma=0.02, C=10).fit(features, np.tile(data.y_train, len(copies))), data
-
-
-def check_digit_augmentation(ranges, min_accuracy: float = 0.85, seed: int = 0) -> None:
-    """Check that augmentation ``ranges`` for digits keep each digit's label and do change the images (ch. 6)."""
-    from cnnbook.augment import build_augmentation, check_ranges
-
-    if not isinstance(ranges, dict):
-        raise AssertionError(f"DIGIT_RANGES should be a dict such as {{'rotation': 10}}, got {type(ranges).__name__}")
-    try:
-        checked = check_ranges(ranges)
-    except ValueError as exc:
-        raise AssertionError(f"build_augmentation rejects your ranges: {exc}") from None
-    if checked.get("flip"):
-        raise AssertionError(f"flip={checked['flip']!r} changes what a digit is (a mirrored 2 is not a 2, and an "
-                             "upside-down 6 reads as a 9): leave flips out")
-    if checked.get("rotation", 0) > 30:
-        raise AssertionError(f"rotation={checked['rotation']:g} degrees is too much for digits (turn a 6 far "
-                             "enough and it becomes a 9, a 1 lies down as a dash): stay at 30 degrees or less")
-    classifier, data = digits_reference_classifier(seed)
-    x = data.x_test.astype("float32")[..., None]
-    augmented = np.asarray(build_augmentation(checked, seed=seed)(x, training=True))
-    change = float(np.abs(augmented - x).mean())
-    if change < 1.0:
-        raise AssertionError(f"your augmentation barely changes the digits (mean change {change:.2f} of 255): "
-                             "add at least one geometric transformation such as a small rotation, shift or zoom")
-    accuracy = float(classifier.score(augmented.reshape(len(x), -1) / 255, data.y_test))
-    if accuracy < min_accuracy:
-        raise AssertionError(f"a reference classifier recognises only {accuracy:.1%} of the augmented test digits "
-                             f"(it needs {min_accuracy:.0%}): your ranges change too many digits beyond "
-                             "recognition — make them smaller")
-
-
 # ------------------------------------------------------------------------------------------- chapter 5 checks
 
 
@@ -254,6 +169,12 @@ def check_inception_module(inception_module, input_shape=(28, 28, 192), widths=(
     check_params(model, inception_params(c_in, *widths), f"inception_module with widths {widths} on {c_in} channels",
                  " — four branches: 1x1; 1x1 then 3x3; 1x1 then 5x5; 3x3 max pool then 1x1, all with "
                  "padding='same', concatenated")
+    if any(type(layer).__name__ == "AveragePooling2D" for layer in model.layers):
+        raise AssertionError("inception_module: the pooling branch uses average pooling; GoogLeNet's uses "
+                             "layers.MaxPooling2D(3, strides=1, padding='same')")
+    x = np.random.default_rng(0).normal(size=(2, *input_shape)).astype("float32")
+    if np.asarray(model(x, training=False)).min() < 0:
+        raise AssertionError("inception_module outputs negative values: give every convolution activation='relu'")
 
 
 def check_residual_adds_input(residual_unit, input_shape=(8, 8, 16), seed: int = 0) -> None:
@@ -261,6 +182,12 @@ def check_residual_adds_input(residual_unit, input_shape=(8, 8, 16), seed: int =
     model = _build_block(residual_unit, input_shape, "residual_unit", input_shape[-1])
     check_output_shape(model, input_shape, f"residual_unit(x, filters={input_shape[-1]}) with stride 1")
     x = np.random.default_rng(seed).normal(size=(2, *input_shape)).astype("float32")
+    threes = [layer for layer in model.layers if type(layer).__name__ == "Conv2D" and tuple(layer.kernel_size) == (3, 3)]
+    if len(threes) != 2:
+        raise AssertionError(f"residual_unit's branch has {len(threes)} 3x3 convolution(s); a basic unit has two, "
+                             "each followed by batch normalisation")
+    if np.asarray(model(x, training=False)).min() < 0:
+        raise AssertionError("residual_unit outputs negative values: apply the last ReLU after the addition")
     if np.allclose(np.asarray(model(x, training=False)), np.maximum(x, 0), atol=1e-5):
         raise AssertionError("residual_unit returns relu(x) with random weights: the residual branch does nothing")
     _zero_all_weights(model)
@@ -632,3 +559,59 @@ def check_nms(nms) -> None:
             raise AssertionError(f"nms on 30 random boxes (threshold {threshold}) kept {kept.tolist()}, expected "
                                  f"{expected.tolist()}: keep the best box, remove boxes with IoU above the "
                                  "threshold with it, repeat")
+
+# ------------------------------------------------------------------- hidden tests: hand outputs in (autograder/PROTOCOL.md)
+
+
+def grader_cases(name: str) -> list:
+    """The grader's cases for a hidden test, a list of argument lists, read with ``cnnbook.submit`` (chapters 2-3)."""
+    import json
+
+    from cnnbook import submit
+
+    return json.loads(submit.load_inputs(name)["json"].tobytes().decode("utf-8"))
+
+
+def answers_of(fn, cases) -> dict:
+    """``fn(*case)`` for every case, as arrays for ``save_outputs`` (NaN where it raised ValueError) (chapters 2-3)."""
+    out = {}
+    for i, case in enumerate(cases):
+        try:
+            value = fn(*case)
+        except ValueError:
+            value = float("nan")
+        out[f"out_{i}"] = np.asarray(value, dtype="float64")
+    return out
+
+
+def conv2d_outputs(conv2d, cases: dict) -> dict:
+    """``conv2d`` on the grader's cases (arrays x_i, w_i, b_i, stride_i, padding_i), for ``save_outputs`` (ch. 1)."""
+    n = sum(key.startswith("x_") for key in cases)
+    return {f"out_{i}": conv2d(cases[f"x_{i}"], cases[f"w_{i}"], cases.get(f"b_{i}"),
+                               stride=int(cases[f"stride_{i}"]), padding=("valid", "same")[int(cases[f"padding_{i}"])])
+            for i in range(n)}
+
+
+def grader_models(name: str) -> list:
+    """The grader's random models for a hidden test, rebuilt from their configurations (chapter 3)."""
+    import keras
+
+    return [keras.models.model_from_json(config) for config in grader_cases(name)]
+
+
+def pipeline_outputs(make_dataset, batch_size: int, n: int) -> dict:
+    """One pass of ``make_dataset`` over ``n`` marker images (image i filled with i), for ``save_outputs`` (ch. 6).
+
+    The augmentation adds 1000 in training, so the grader can tell augmented images and read each label back."""
+    x = np.broadcast_to(np.arange(n, dtype="float32")[:, None, None, None], (n, 8, 8, 1)).copy()
+
+    def augment(images, training=True):
+        return images + 1000.0 if training else images
+
+    means, labels, sizes = [], [], []
+    for images, batch_labels in make_dataset(x, np.arange(n), augment, batch_size):
+        images, batch_labels = np.asarray(images), np.asarray(batch_labels).ravel()
+        means.append(images.reshape(len(images), -1).mean(axis=1))
+        labels.append(batch_labels)
+        sizes.append(len(batch_labels))
+    return {"means": np.concatenate(means), "labels": np.concatenate(labels), "sizes": np.array(sizes)}

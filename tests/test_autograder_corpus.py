@@ -1,4 +1,5 @@
-"""The whole corpus of broken and hostile chapter 1 submissions, graded in one batch by autograder/course.py.
+"""The whole corpus of broken and hostile chapter 1 submissions, graded in one batch by autograder/course.py (its
+trusted step included: the answer rule and the re-run of the answer cell, autograder/answer_rules).
 
 Oracle: tests/corpus/make_corpus.py states, for each submission, the points its code earns honestly (the exercise's
 test cells are worth 2 each; a correct conv2d earns 8, one right only for padding="valid" earns 4) and a phrase its
@@ -110,3 +111,26 @@ def test_a_50_mb_printout_is_cut_before_it_reaches_the_gradebook_or_the_feedback
     feedback = root / "feedback" / "printsflood" / ASSIGNMENT / NOTEBOOK.replace(".ipynb", ".html")
     assert graded_nb.stat().st_size < 2 * 2**20 and feedback.stat().st_size < 3 * 2**20
     assert "output cut at 100,000 characters" in graded_nb.read_text()
+
+
+@pytest.mark.slow
+def test_no_process_a_submission_started_outlives_its_grading(graded):
+    # Oracle: the process table; `outliveskernel` started a sleeper in a session of its own, marked by corpus.ORPHAN.
+    alive = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if corpus.ORPHAN.encode() in cmdline.read_bytes():
+                alive.append(cmdline.parent.name)
+        except OSError:
+            pass
+    assert alive == [], f"processes started by a submission are still running: {alive}"
+
+
+@pytest.mark.slow
+def test_patches_under_other_aliases_and_names_computed_at_run_time_gain_nothing(graded):
+    # Oracle: make_corpus.py's honest scores (the valid-only conv2d earns 4; a conv2d that calls TensorFlow, by a
+    # computed name or not, or the course's or the grader's reference, earns 0 under the exercise's rule).
+    _, expected, results, grades, _ = graded
+    for student in ("aliaspatchnumpy", "aliaspatchkeras", "runtimename", "callsreference", "callsautograder",
+                    "heldoutcomputedpath", "heldoutcomputedname", "outliveskernel"):
+        assert float(grades[student]["score"]) == expected[student][0], (student, results[student].notes)

@@ -44,6 +44,21 @@ def _band(i: int):
 
 CHECKS = {gid: _band(i) for i, gid in enumerate(BAND_CELLS)}
 
+
+def _blocks():
+    """Tasks 1-3 (Inception, residual unit and ResNet-34, SE): autograder/checks/parts/ch05_blocks.py."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "parts" / "ch05_blocks.py"
+    spec = importlib.util.spec_from_file_location("autograder_checks_ch05_blocks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CHECKS
+
+
+CHECKS.update(_blocks())
+
 TASKS = {TASK: trusted.QualityTask(
     cells=("imports", "bands", "best_model"), artifact="best_model", metric=heldout_accuracy,
     fixed=(0.955, 0.965), derive_top=True, weak={"best_model": WEAK_SOURCE},

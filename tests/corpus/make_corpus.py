@@ -19,6 +19,7 @@ from cnnbook.release import solution_answers
 
 REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "ch01_convolution"
+ORPHAN = "corpus-orphan-marker"   # in the command line of the process the `outliveskernel` case starts
 NOTEBOOK = "ch01_convolution_exercises.ipynb"
 
 # Right for padding="valid", wrong for "same": earns the two "valid" test cells, 2 + 2 points.
@@ -81,6 +82,52 @@ def cases(course: Path) -> dict:
             "pathlib.Path('stolen.py').write_text(''.join(c['source'] for c in src['cells']))\n")}),
         "readsheldout": (0, "held-out data", {"conv2d": perfect + (
             f"labels = np.load({str(REPO / 'autograder' / 'data' / 'mnist_heldout.npz')!r})['y']\n")}),
+        # --- attack classes of issue 13; each scores what its honest code earns
+        "aliaspatchnumpy": (4, "test_same_padding (0 of 2 points)", {"conv2d": VALID_ONLY, "EXTRA": (
+            "import numpy as numeric\n"
+            "numeric.abs = lambda a, *args, **kw: numeric.zeros_like(a)   # every expect_array difference is 0\n"
+            "numeric.allclose = lambda *a, **k: True\n")}),
+        "aliaspatchkeras": (4, "test_same_padding (0 of 2 points)", {"conv2d": VALID_ONLY, "EXTRA": (
+            "import tensorflow as tensors, keras as k3, cnnbook.submit as handin\n"
+            "_save = handin.save_outputs\n"
+            "def _honest_looking(name, **arrays):   # hand in TensorFlow's answers instead of conv2d's\n"
+            "    return _save(name, **arrays)\n"
+            "handin.save_outputs = _honest_looking\n"
+            "k3.ops.conv = tensors.nn.conv2d\n")}),
+        "runtimename": (0, "breaks the exercise's rule", {"conv2d": (
+            "import operator\n"
+            "def conv2d(x, w, b=None, stride=1, padding='valid'):\n"
+            "    conv = operator.attrgetter('nn.' + 'conv2d')(tf)\n"
+            "    out = conv(x[None], w, strides=stride, padding=padding.upper()).numpy()[0]\n"
+            "    return out if b is None else out + b\n")}),
+        "callsreference": (0, "breaks the exercise's rule", {"conv2d": (
+            "from cnnbook import grading as course\n"
+            "def conv2d(x, w, b=None, stride=1, padding='valid'):\n"
+            "    return course.reference_conv2d(x, w, b, stride, padding)\n")}),
+        "callsautograder": (0, "breaks the exercise's rule", {"conv2d": (
+            "import runpy\n"
+            f"conv2d = runpy.run_path({str(REPO / 'autograder' / 'checks' / 'ch01_convolution.py')!r})"
+            "['reference_conv2d']\n")}),
+        "heldoutcomputedpath": (8, "all tests passed", {"conv2d": perfect, "EXTRA": (
+            "import os\n"
+            "parts = ['auto' + 'grader', 'da' + 'ta', 'mnist_he' + 'ld' + 'out.npz']\n"
+            f"for root in ['..', '../..', '../../..', {str(REPO)!r}]:\n"
+            "    try:\n"
+            "        labels = np.load(os.path.join(root, *parts))['y']\n"
+            "        print('read', len(labels))\n"
+            "    except OSError as exc:\n"
+            "        print('blocked:', type(exc).__name__)\n")}),
+        "heldoutcomputedname": (8, "all tests passed", {"conv2d": perfect, "EXTRA": (
+            "import cnnbook.data\n"
+            "try:\n"
+            "    x_h, y_h = getattr(cnnbook.data, 'load_' + 'held' + 'out')('mnist', verbose=False)\n"
+            "    print('read', len(y_h))\n"
+            "except OSError as exc:\n"
+            "    print('blocked:', type(exc).__name__)\n")}),
+        "outliveskernel": (8, "all tests passed", {"conv2d": perfect, "EXTRA": (
+            "import subprocess\n"
+            f"subprocess.Popen(['python3', '-c', 'import time; time.sleep(600)', {ORPHAN!r}], "
+            "start_new_session=True)\n")}),
     }
 
 
@@ -116,6 +163,9 @@ def make(released: dict, spec: dict, course: Path) -> bytes:
         if spec.get("HUGE") and gid == "conv2d":
             cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "x" * spec["HUGE"]}]
         cells.append(cell)
+        if spec.get("EXTRA") and gid == "conv2d":   # a cell of the student's own after the answer
+            cells.append({"cell_type": "code", "execution_count": None, "id": f"extra-{i}", "metadata": {},
+                          "outputs": [], "source": spec["EXTRA"]})
     nb["cells"] = cells
     return json.dumps(nb).encode()
 

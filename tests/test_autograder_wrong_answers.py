@@ -1,0 +1,305 @@
+"""Plausible wrong answers of chapters 1, 2, 3, 5 and 6, each kept as a submission that its trusted check must fail
+(and the author's answer must pass), scored by the checks in autograder/checks/ exactly as the grader runs them.
+
+How a submission is simulated: the solution notebook's code cells run in this process in order, hidden regions
+included (as the grader's kernel runs them), with some answer cells replaced by the wrong answer; each cell may fail,
+as in nbgrader. The artifacts they write go to a temporary folder; then the trusted check of one test cell reads
+them and the submitted notebook, as `autograder/trusted.py` does. Oracle: each check's own references (TensorFlow,
+Keras's counts, cnnbook.counting, held-out data) — see each check module's docstring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnnbook.release import solution_answers
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "autograder"))
+trusted = pytest.importorskip("trusted")
+
+
+def source(assignment: str) -> Path:
+    return REPO / "solutions" / assignment / f"{assignment}_exercises.ipynb"
+
+
+def submitted(assignment: str, replace: dict[str, str]) -> dict:
+    """The solution notebook with answer cells replaced, as the student would hand it in."""
+    nb = json.loads(source(assignment).read_text())
+    for cell in nb["cells"]:
+        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if gid in replace:
+            cell["source"] = replace[gid]
+        elif isinstance(cell["source"], list):
+            cell["source"] = "".join(cell["source"])
+    return nb
+
+
+def run_kernel(nb: dict, folder: Path, skip=(), inputs: dict | None = None) -> dict:
+    """Run the notebook's code cells here, each allowed to fail; artifacts go to ``folder``; return the errors."""
+    folder.mkdir(parents=True, exist_ok=True)
+    errors = {}
+    env = {"CNNBOOK_ARTIFACTS": str(folder), "CNNBOOK_INPUTS": str(folder / "inputs")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    if inputs:
+        trusted.write_inputs(inputs, folder / "inputs")
+    namespace: dict = {"__name__": "__main__"}
+    try:
+        for cell in nb["cells"]:
+            gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+            if cell["cell_type"] != "code" or gid in skip or "colab-setup" in cell["metadata"].get("tags", []):
+                continue
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    exec(compile(cell["source"], f"<{gid}>", "exec"), namespace)
+            except BaseException as exc:  # a failing cell, as in nbgrader
+                errors[gid] = f"{type(exc).__name__}: {exc}"
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    return errors
+
+
+def verdict(assignment: str, grade_id: str, nb: dict, folder: Path) -> tuple[str, str]:
+    """The trusted check's (status, message) for one test cell."""
+    module = trusted.load_checks(assignment)
+    art = trusted.Artifacts(folder, assignment, "sample", getattr(module, "INPUTS", {}))
+    art.notebook = nb
+    status, _, message = trusted.run_check(module.CHECKS[grade_id], art)
+    return status, message
+
+
+def graded(assignment, tmp_path, replace=None, skip=(), run=True):
+    nb = submitted(assignment, replace or {})
+    folder = tmp_path / "artifacts"
+    if run:
+        run_kernel(nb, folder, skip, trusted.load_checks(assignment))
+    return nb, folder
+
+
+# ------------------------------------------------------------------------------------- chapter 1: conv2d
+
+CONV_TF = '''def conv2d(x, w, b=None, stride=1, padding="valid"):
+    out = tf.nn.conv2d(x[None], w, strides=stride, padding=padding.upper()).numpy()[0]
+    return out if b is None else out + b
+'''
+CONV_TF_ALIAS = CONV_TF.replace("def conv2d", "import tensorflow as numpy_helpers\ndef conv2d").replace(
+    "tf.nn", "numpy_helpers.nn")
+CONV_REFERENCE = "from cnnbook.grading import conv2d_outputs\nimport scipy.signal\ndef conv2d(x, w, b=None, " \
+                 "stride=1, padding='valid'):\n    return scipy.signal.correlate(x, w[..., 0], mode='valid')\n"
+CONV_RUNTIME_NAME = '''def conv2d(x, w, b=None, stride=1, padding="valid"):
+    module = globals()["t" + "f"]
+    return module.nn.conv2d(x[None], w, strides=stride, padding=padding.upper()).numpy()[0]
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wrong, phrase", [
+    (CONV_TF, "uses `tf`"), (CONV_TF_ALIAS, "imports `tensorflow`"), (CONV_REFERENCE, "imports from `cnnbook"),
+    (CONV_RUNTIME_NAME, "uses `globals`"),
+])
+def test_ch01_conv2d_that_calls_tensorflow_or_a_reference_scores_0_with_the_call_named(wrong, phrase, tmp_path):
+    nb, folder = graded("ch01_convolution", tmp_path, {"conv2d": wrong}, run=False)
+    for gid in ("test_valid_single_channel", "test_channels_and_bias"):
+        status, message = verdict("ch01_convolution", gid, nb, folder)
+        assert status == "fail" and phrase in message and "scores 0" in message, message
+
+
+@pytest.mark.slow
+def test_ch01_right_answer_passes_and_a_helper_rebinding_it_elsewhere_fails(tmp_path):
+    nb, folder = graded("ch01_convolution", tmp_path)
+    assert verdict("ch01_convolution", "test_channels_and_bias", nb, folder) == ("pass", "")
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "source": "conv2d = lambda *a, **k: 0\n"})
+    status, message = verdict("ch01_convolution", "test_same_padding", nb, folder)
+    assert status == "fail" and "binds `conv2d` again" in message
+
+
+# ------------------------------------------------------------------------------------- chapter 2: arithmetic
+
+
+@pytest.mark.slow
+def test_ch02_answers_from_cnnbook_arithmetic_score_0(tmp_path):
+    wrong = {"same_padding": "from cnnbook import arithmetic\ndef same_padding(i, k, s=1):\n"
+                             "    return tuple(arithmetic.same_padding(i, k, s))\n",
+             "shapes": "shapes = [tuple(layer.output.shape[1:]) for layer in model.layers]\n"}
+    nb, folder = graded("ch02_arithmetic", tmp_path, wrong, run=False)
+    status, message = verdict("ch02_arithmetic", "test_same_padding", nb, folder)
+    assert status == "fail" and "cnnbook" in message
+    status, message = verdict("ch02_arithmetic", "test_shapes", nb, folder)
+    assert status == "fail" and "uses `model`" in message
+    good, _ = graded("ch02_arithmetic", tmp_path, run=False)
+    assert verdict("ch02_arithmetic", "test_receptive_field", good, folder)[0] == "pass"
+
+
+# ------------------------------------------------------------------------------------- chapter 3: counting
+
+COUNT_WITH_KERAS = '''def count_params(model):
+    return model.count_params(), sum(math.prod(v.shape) for v in model.trainable_weights)
+'''
+COUNT_RUNTIME = '''def count_params(model):
+    method = "count_" + "params"
+    return getattr(model, method)(), 0
+'''
+NO_SOFTMAX = '''def budget_model():
+    return keras.Sequential([
+        keras.Input((32, 32, 3)), layers.Rescaling(1 / 255),
+        layers.Conv2D(16, 3, strides=2, padding="same"), layers.ReLU(),
+        layers.SeparableConv2D(32, 3, strides=2, padding="same"), layers.ReLU(),
+        layers.SeparableConv2D(64, 3, strides=2, padding="same"), layers.ReLU(),
+        layers.SeparableConv2D(64, 3, padding="same"), layers.ReLU(),
+        layers.GlobalAveragePooling2D(), layers.Dense(10),
+    ])
+'''
+NEVER_TRAINED = ("budget_trained = budget_model()\n"
+                 "budget_trained.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wrong, phrase", [(COUNT_WITH_KERAS, "`.count_params`"),
+                                           (COUNT_WITH_KERAS.replace("model.count_params()", "1"), "trainable_weights"),
+                                           (COUNT_RUNTIME, "getattr")])
+def test_ch03_count_params_from_keras_scores_0(wrong, phrase, tmp_path):
+    nb, folder = graded("ch03_counting", tmp_path, {"count_params": wrong}, run=False)
+    status, message = verdict("ch03_counting", "test_count_params", nb, folder)
+    assert status == "fail" and phrase in message, message
+
+
+@pytest.fixture(scope="module")
+def ch03_runs(tmp_path_factory):
+    """The author's chapter 3 notebook, and one whose budget model is never trained and has no softmax."""
+    runs = {}
+    for label, replace in (("right", {}), ("wrong", {"train_budget": NEVER_TRAINED, "budget_model": NO_SOFTMAX})):
+        runs[label] = graded("ch03_counting", tmp_path_factory.mktemp(label), replace,
+                             skip=("test_count_params", "test_count_macs"))
+    return runs
+
+
+@pytest.mark.slow
+def test_ch03_budget_model_untrained_or_without_softmax_fails_and_the_trained_one_passes(ch03_runs):
+    assert verdict("ch03_counting", "test_budget", *ch03_runs["right"]) == ("pass", "")
+    assert verdict("ch03_counting", "test_budget_trained", *ch03_runs["right"]) == ("pass", "")
+    status, message = verdict("ch03_counting", "test_budget", *ch03_runs["wrong"])
+    assert status == "fail" and "not probabilities" in message
+    status, message = verdict("ch03_counting", "test_budget_trained", *ch03_runs["wrong"])
+    assert status == "fail" and "not probabilities" in message
+
+
+@pytest.mark.slow
+def test_ch03_softmax_model_never_trained_misses_the_floor(tmp_path):
+    nb, folder = graded("ch03_counting", tmp_path, {"train_budget": NEVER_TRAINED},
+                        skip=("test_count_params", "test_count_macs", "test_formulas", "test_budget"))
+    status, message = verdict("ch03_counting", "test_budget_trained", nb, folder)
+    assert status == "fail" and "held-out shapes" in message, message
+
+
+# ------------------------------------------------------------------------------------- chapter 5: blocks
+
+ANSWERS5 = solution_answers(source("ch05_architectures"))
+NO_RELU = ANSWERS5["inception"].replace(', activation="relu"', "")
+AVG_POOL = ANSWERS5["inception"].replace("layers.MaxPooling2D(3", "layers.AveragePooling2D(3")
+NO_FINAL_RELU = ANSWERS5["resnet"].replace('return layers.Activation("relu")(layers.Add()([y, shortcut]))',
+                                           "return layers.Add()([y, shortcut])", 1)
+ONE_CONV = ANSWERS5["resnet"].replace(
+    '    y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)\n    y = layers.BatchNormalization()(y)\n',
+    "", 1)
+RESNET18 = ANSWERS5["resnet"].replace("(3, 4, 6, 3)", "(2, 2, 2, 2)")
+SKIP5 = ("bands", "best_model", "report", "test_quality_band1", "test_quality_band2", "test_quality_band3")
+
+
+@pytest.fixture(scope="module")
+def blocks():
+    """The trusted checks of ch05's blocks (task 4's are the grading helper's pilot)."""
+    import importlib.util
+
+    path = REPO / "autograder" / "checks" / "parts" / "ch05_blocks.py"
+    spec = importlib.util.spec_from_file_location("ch05_blocks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def block_verdict(blocks, grade_id, folder):
+    art = trusted.Artifacts(folder, "ch05_architectures", "sample")
+    return trusted.run_check(blocks.CHECKS[grade_id], art)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("replace, grade_id, phrase", [
+    ({}, None, None),
+    ({"inception": NO_RELU}, "test_inception", "no ReLU"),
+    ({"inception": AVG_POOL}, "test_inception", "average pooling"),
+    ({"resnet": NO_FINAL_RELU}, "test_residual_unit", "negative values"),
+    ({"resnet": ONE_CONV}, "test_residual_unit", "1 3x3 convolution"),
+    ({"resnet": RESNET18}, "test_resnet34", "21.8 M"),
+])
+def test_ch05_plausible_wrong_blocks_fail_their_checks(blocks, replace, grade_id, phrase, tmp_path):
+    nb, folder = graded("ch05_architectures", tmp_path, replace, skip=SKIP5, run=False)
+    run_kernel(nb, folder, SKIP5)
+    for gid in blocks.CHECKS:
+        status, _, message = block_verdict(blocks, gid, folder)
+        if gid == grade_id:
+            assert status == "fail" and phrase in message, message
+        elif grade_id is None or gid not in ("test_resnet34", "test_se"):
+            assert status == "pass", (gid, message)
+
+
+# ------------------------------------------------------------------------------------- chapter 6: augmentation
+
+LAMBDA_BLOCK = '''def augmentation_block():
+    return keras.Sequential([keras.layers.Lambda(lambda x: tf.image.random_flip_left_right(x))])
+
+
+def with_augmentation(base, block):
+    inputs = keras.Input((28, 28, 1))
+    return keras.Model(inputs, base(block(inputs)))
+'''
+NO_AUGMENTATION = ("keras.utils.set_random_seed(SEED)\naugmented_model = small_cnn((28, 28, 1), 10)\n"
+                   "augmented_model.fit(mnist.x_train[:N_TRAIN, ..., None], mnist.y_train[:N_TRAIN], "
+                   "epochs=EPOCHS, batch_size=32, verbose=0)\n")
+SPLIT_SHUFFLE = '''def make_dataset(x, y, augment, batch_size):
+    images = tf.data.Dataset.from_tensor_slices(x).shuffle(len(x))
+    labels = tf.data.Dataset.from_tensor_slices(y).shuffle(len(y))
+    ds = tf.data.Dataset.zip((images, labels)).batch(batch_size)
+    return ds.map(lambda i, l: (augment(i, training=True), l)).prefetch(tf.data.AUTOTUNE)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("replace, failing", [
+    ({}, set()),
+    ({"augmentation_block": LAMBDA_BLOCK, "make_dataset": SPLIT_SHUFFLE,
+      "digit_ranges": "DIGIT_RANGES = {'rotation': 10, 'flip': 'horizontal'}\n",
+      "train_augmented": NO_AUGMENTATION},
+     {"test_train_only", "test_pipeline", "test_digit_ranges", "test_beats_baseline"}),
+])
+def test_ch06_wrong_answers_fail_and_the_augmented_model_beats_the_baseline(replace, failing, tmp_path):
+    nb, folder = graded("ch06_augmentation", tmp_path, replace)
+    for gid in trusted.load_checks("ch06_augmentation").CHECKS:
+        status, message = verdict("ch06_augmentation", gid, nb, folder)
+        assert (status == "fail") == (gid in failing), (gid, status, message)
+
+
+# ------------------------------------------------------------------------------------- calibrated floors
+
+
+@pytest.mark.parametrize("assignment, task, cell_id, name", [
+    ("ch03_counting", "budget_trained", "shapes_data", "FLOOR"),
+    ("ch06_augmentation", "augmented_model", "train_data", "LEVEL"),
+])
+def test_the_notebooks_show_the_calibrated_floor(assignment, task, cell_id, name):
+    # Oracle: autograder/calibration.json, written by autograder/calibrate.py (students on Colab see the notebook).
+    import re
+
+    nb = json.loads(source(assignment).read_text())
+    text = next("".join(c["source"]) for c in nb["cells"]
+                if c["metadata"].get("nbgrader", {}).get("grade_id") == cell_id)
+    shown = float(re.search(rf"^{name} = ([0-9.]+)", text, re.M).group(1))
+    assert (shown,) == trusted.thresholds(assignment, task, "sample")
