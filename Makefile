@@ -5,8 +5,11 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= sample
+JOBS ?= 2
+BACKEND ?= tensorflow
+STACK ?= colab
 
-.PHONY: all setup notebooks site book test release setup-cells regen-lessons clean browser-deps
+.PHONY: all setup notebooks site book test release setup-cells regen-lessons clean browser-deps explore compat
 
 ## all: set up, execute every notebook in the sample profile, build the site and print where it is
 all: setup notebooks site
@@ -14,20 +17,22 @@ all: setup notebooks site
 ## setup: create .venv with the pinned stack and the cnnbook package (idempotent)
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
+	@# the build tooling (coursetools/) is not in the cnnbook package: a path file puts the checkout on sys.path
+	echo "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/coursetools.pth"
 	touch $@
 
 ## notebooks: run every lesson, exercise source and student notebook with papermill (PROFILE=sample|full)
 notebooks: setup
-	$(PY) -m cnnbook.runner --profile $(PROFILE)
+	$(PY) -m coursetools.runner --profile $(PROFILE) --jobs $(JOBS) --backend $(BACKEND)
 
 ## site: build the static book from the executed lessons and the student notebooks (warnings are errors)
 site: setup
-	$(PY) -m cnnbook.site build
+	$(PY) -m coursetools.site build
 
 book: notebooks site
 
@@ -37,21 +42,31 @@ browser-deps:
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-## test: set up, then run the whole test suite (what CI runs)
-test: setup browser-deps
+## test: set up, run the notebooks once (through the runner's cache: what `make all` ran is reused), then the suite
+test: setup browser-deps notebooks
 	$(PY) -m pytest -q
+
+## compat: run every lesson and every exercise's visible tests on a supported stack (STACK=colab|pinned|latest,
+## BACKEND=tensorflow|jax|torch; coursetools/stacks.toml), in its own venv .venv-compat-STACK
+compat: setup
+	nice -n 10 $(PY) -m coursetools.compat $(STACK) --backend $(BACKEND) --jobs $(JOBS)
+
+## explore: opt-in random exploration of the property tests (Hypothesis profile `explore`; CI stays derandomised)
+explore: setup
+	HYPOTHESIS_PROFILE=explore $(PY) -m pytest -q -m "not slow" -k "property or impulse" tests/
 
 ## release: regenerate notebooks/ from solutions/ with nbgrader (commit both)
 release: setup
-	$(PY) -m cnnbook.release generate
+	$(PY) -m coursetools.release generate
 
 ## setup-cells: insert or refresh the Colab setup cell in every notebook
 setup-cells: setup
-	$(PY) -m cnnbook.setupcell write
+	$(PY) -m coursetools.setupcell write
 
 ## regen-lessons: re-execute the lessons in place so their stored outputs are current (review the diff)
 regen-lessons: setup
-	$(PY) -m pytest -q tests/test_lessons.py --nb-force-regen || $(PY) -m pytest -q tests/test_lessons.py
+	$(PY) -m coursetools.runner book/*.ipynb --jobs $(JOBS)
+	$(PY) -m pytest -q tests/test_lessons.py --nb-force-regen && $(PY) -m pytest -q tests/test_lessons.py
 
 clean:
-	rm -rf _build
+	rm -rf _build  # the runner's cache too (_build/cache)

@@ -18,14 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from cnnbook.course import load_script
+from coursetools.course import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def perfect_submission(course_dir: Path, assignment: str) -> dict[str, bytes]:
     """Each released notebook of the assignment with its solution cells filled in from the source."""
-    from cnnbook.release import fill_answers, solution_answers
+    from coursetools.release import fill_answers, solution_answers
 
     return {rel.name: json.dumps(fill_answers(json.loads(rel.read_text()),
                                               solution_answers(course_dir / "source" / assignment / rel.name))).encode()

@@ -194,6 +194,28 @@ def same_padding_2d(input_shape, kernel_size, strides=1, dilation_rate=1) -> tup
                       (strides, "strides"), (dilation_rate, "dilation_rate"))
 
 
+def conv2d_transpose(filters: int, kernel_size, strides=1, padding="valid", output_padding=None, **kwargs):
+    """Return ``keras.layers.Conv2DTranspose``, taking ``output_padding=0`` on every Keras 3 (chapter 2).
+
+    Keras 3.10 (Colab's) refuses a 0 in ``output_padding`` ("must be > 0") although the layer computes with it, and
+    Keras 3.15 accepts it; on a Keras that refuses, the layer is built without it and given the tuple afterwards.
+    """
+    import keras
+
+    options = dict(strides=strides, padding=padding, **kwargs)
+    try:
+        return keras.layers.Conv2DTranspose(filters, kernel_size, output_padding=output_padding, **options)
+    except ValueError:
+        if output_padding is None:
+            raise
+        extra = tuple(_int(a, "output_padding", minimum=0) for a in pair(output_padding, "output_padding"))
+        if min(extra) > 0:
+            raise
+        layer = keras.layers.Conv2DTranspose(filters, kernel_size, output_padding=None, **options)
+        layer.output_padding = extra
+        return layer
+
+
 def conv_transpose_output_shape(input_shape, kernel_size, strides=1, padding="valid", output_padding=None,
                                 dilation_rate=1) -> tuple:
     """Return a ``Conv2DTranspose``'s output (height, width), ``output_padding`` included (chapter 2)."""

@@ -55,7 +55,7 @@ def backbone(name: str, input_shape=None, *, weights=None, include_top: bool = F
         raise WeightsUnavailable(
             f"could not download the ImageNet weights of {name} ({exc}). They need network access (Colab, or the "
             "'full' profile on a connected machine). Offline, run the 'sample' profile: PROFILE = \"sample\" in the "
-            "parameters cell, or `python -m cnnbook.runner --profile sample`.") from exc
+            "parameters cell, or `python -m coursetools.runner --profile sample`.") from exc
 
 
 def _is_download_failure(exc: BaseException) -> bool:

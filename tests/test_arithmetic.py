@@ -1,6 +1,7 @@
 """Convolution arithmetic (chapter 2) against its oracles: Keras's own shape inference, real layer calls, TensorFlow's
 padding, and a brute-force receptive field measured by pushing one-pixel impulses through an all-ones network."""
 
+import contextlib
 import os
 import random
 
@@ -9,7 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from cnnbook import arithmetic as A  # noqa: E402
@@ -50,7 +51,7 @@ def keras_layer(family: str, config: dict):
         return getattr(keras.layers, family)(config["pool_size"], config["strides"], config["padding"])
     options = {k: config[k] for k in ("kernel_size", "strides", "padding", "dilation_rate")}
     if family == "Conv2DTranspose":
-        return keras.layers.Conv2DTranspose(2, output_padding=config["output_padding"], **options)
+        return A.conv2d_transpose(2, output_padding=config["output_padding"], **options)
     return keras.layers.Conv2D(2, **options)
 
 
@@ -194,7 +195,7 @@ def test_transposed_shape_property(i, k, s, padding, data):
     output_padding = data.draw(st.one_of(st.none(), st.integers(0, s - 1)))
     ours = A.conv_transpose_output_length(i, k, s, padding, output_padding) if not (
         padding == "same" and output_padding == 0 and k % 2 == 0) else None
-    layer = keras.layers.Conv2DTranspose(1, k, strides=s, padding=padding, output_padding=output_padding)
+    layer = A.conv2d_transpose(1, k, strides=s, padding=padding, output_padding=output_padding)
     theirs = layer.compute_output_shape((None, i, i, 1))[1]
     if ours is None:  # Keras sizes it, TensorFlow refuses to run it: the module refuses too
         with pytest.raises(ValueError, match="output_padding"):
@@ -298,8 +299,14 @@ def all_ones_network(windows, height, width, average_pooling=True, depthwise=Tru
     for w in windows:
         padding = w.padding[0] if isinstance(w.padding[0], str) else "valid"
         options = dict(strides=w.strides, padding=padding, dilation_rate=w.dilation_rate, use_bias=False)
-        if w.name == "conv" and depthwise:
+        if w.name == "conv" and depthwise and w.strides[0] == w.strides[1]:
             layers.append(keras.layers.DepthwiseConv2D(w.kernel_size, depthwise_initializer="ones", **options))
+        elif w.name == "conv" and depthwise:
+            # DepthwiseConv2D refuses unequal strides on CPU ("Current implementation only supports equal length
+            # strides in the row and column dimensions"); a grouped Conv2D, one group per channel, is the same map.
+            channels = height * width
+            layers.append(keras.layers.Conv2D(channels, w.kernel_size, groups=channels, kernel_initializer="ones",
+                                              **options))
         elif w.name == "conv":
             layers.append(keras.layers.Conv2D(1, w.kernel_size, kernel_initializer="ones", **options))
         else:
@@ -336,6 +343,9 @@ windows = st.one_of(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(windows, min_size=1, max_size=4), st.integers(14, 26), st.integers(14, 26), st.booleans())
+# The case Hypothesis once drew that DepthwiseConv2D refuses on CPU (issue 18): unequal strides, kept for ever.
+@example([A.conv_layer((2, 3), (1, 2), "valid")], 14, 15, True)
+@example([A.conv_layer(3, (2, 1), "same"), A.pool_layer(2), A.conv_layer((1, 3), (1, 3), "valid")], 20, 26, False)
 def test_receptive_field_matches_impulse_response(stack, height, width, average):
     try:
         field = A.receptive_field(stack, (height, width))
@@ -432,10 +442,54 @@ def test_transposed_scene_is_the_direct_convolution_keras_computes(size, kernel,
     grid[scene.cells == animations.INPUT] = x.ravel()
     direct = np.array([[np.sum(grid[r:r + kh, c:c + kw] * w[::-1, ::-1]) for c in range(scene.output_shape[1])]
                        for r in range(scene.output_shape[0])])
-    layer = keras.layers.Conv2DTranspose(1, kernel, strides, padding, output_padding=output_padding, use_bias=False)
+    layer = A.conv2d_transpose(1, kernel, strides, padding, output_padding=output_padding, use_bias=False)
     layer.build((None, *x.shape, 1))
     layer.set_weights([w.reshape(kh, kw, 1, 1)])
     np.testing.assert_allclose(np.asarray(layer(x[None, :, :, None]))[0, :, :, 0], direct, atol=1e-5)
+
+
+class Keras310Conv2DTranspose(keras.layers.Conv2DTranspose):
+    """Keras 3.10's constructor (Colab's stack): a 0 anywhere in ``output_padding`` is refused ("must be > 0")."""
+
+    def __init__(self, *args, output_padding=None, **kwargs):
+        if output_padding is not None and 0 in A.pair(output_padding, "output_padding"):
+            raise ValueError("The `output_padding` argument must be a tuple of 2 integers. Received "
+                             f"output_padding={output_padding}, including values {{0}} that do not satisfy `value > 0`")
+        super().__init__(*args, output_padding=output_padding, **kwargs)
+
+
+@pytest.mark.parametrize("refuses_zero", [False, True], ids=["keras-3.15", "keras-3.10"])
+@pytest.mark.parametrize("size, kernel, strides, padding, output_padding, expected", [
+    (4, 3, 2, "same", 0, (7, 7)), (4, 3, 2, "same", 1, (8, 8)), (3, 2, 3, "valid", (0, 2), (8, 10)),
+    (5, 3, (2, 1), "valid", (1, 0), (12, 7)),
+])
+def test_conv2d_transpose_takes_output_padding_zero_on_keras_310_and_315(monkeypatch, refuses_zero, size, kernel,
+                                                                          strides, padding, output_padding, expected):
+    """Issue 18: Colab's Keras 3.10 refuses output_padding=0. Oracle: the same layer built by the newest Keras."""
+    try:  # the oracle needs a Keras that takes the 0 itself (3.15); on the real 3.10 only the sizes are compared
+        reference = keras.layers.Conv2DTranspose(1, kernel, strides, padding, output_padding=output_padding,
+                                                 kernel_initializer="ones", use_bias=False)
+    except ValueError:
+        reference = None
+    if refuses_zero:
+        monkeypatch.setattr(keras.layers, "Conv2DTranspose", Keras310Conv2DTranspose)
+        with pytest.raises(ValueError, match="must be|value > 0") if 0 in A.pair(output_padding, "p") else \
+                contextlib.nullcontext():
+            keras.layers.Conv2DTranspose(1, kernel, strides, padding, output_padding=output_padding)
+    layer = A.conv2d_transpose(1, kernel, strides, padding, output_padding=output_padding,
+                               kernel_initializer="ones", use_bias=False)
+    assert type(layer) is keras.layers.Conv2DTranspose
+    x = np.arange(size * size, dtype="float32").reshape(1, size, size, 1)
+    assert tuple(layer.compute_output_shape(x.shape)[1:3]) == expected
+    assert A.conv_transpose_output_shape(size, kernel, strides, padding, output_padding) == expected
+    assert layer(x).shape[1:3] == expected
+    if reference is not None:
+        np.testing.assert_array_equal(np.asarray(layer(x)), np.asarray(reference(x)))
+
+
+def test_conv2d_transpose_still_refuses_what_every_keras_refuses():
+    with pytest.raises(ValueError):
+        A.conv2d_transpose(1, 3, 2, output_padding=-1)
 
 
 def test_a_scene_renders_to_an_inline_gif():

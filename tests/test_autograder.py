@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnbook.course import load_script
-from cnnbook.release import fill_answers, solution_answers
+from coursetools.course import load_script
+from coursetools.release import fill_answers, solution_answers
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ch01_convolution"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnbook.course import load_script
+from coursetools.course import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ch01_convolution"

@@ -20,7 +20,7 @@ from PIL import Image
 
 from browser_cdp import BrowserError, Chromium
 from browser_site import pages_of, problems, serve, visit
-from cnnbook import release, site
+from coursetools import release, site
 
 SCREENSHOTS = "_build/screenshots"
 MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", re.S)

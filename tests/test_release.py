@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from cnnbook import release
+from coursetools import release
 
 
 @pytest.mark.slow
 def test_released_notebooks_are_current_and_leak_nothing(repo):
-    proc = subprocess.run([sys.executable, "-m", "cnnbook.release", "check"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "coursetools.release", "check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 

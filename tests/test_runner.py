@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from cnnbook import runner
+from coursetools import runner
 
 
 def write_nb(path, *sources, parameters=True):
@@ -22,7 +22,7 @@ def write_nb(path, *sources, parameters=True):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "cnnbook.runner", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "coursetools.runner", *args], capture_output=True, text=True)
 
 
 def test_unknown_profile_is_one_line_naming_the_valid_ones(repo):
@@ -89,3 +89,55 @@ def test_run_executes_injects_profile_and_reports(tmp_path):
     data = json.loads(report.read_text())
     assert data["profile"] == "full" and len(data["results"]) == 3
     assert all(r["seconds"] > 0 and r["peak_rss_mb"] > 10 for r in data["results"])
+
+
+def test_unknown_backend_is_refused_naming_the_valid_ones(tmp_path):
+    nb = write_nb(tmp_path / "book" / "x.ipynb", "print(1)")
+    with pytest.raises(runner.RunnerError, match="use one of tensorflow, jax, torch"):
+        runner.run([nb], "sample", tmp_path / "out", tmp_path / "r.json", 60, root=tmp_path, backend="mxnet")
+
+
+def test_tensorflow_only_notebook_is_skipped_on_other_backends_with_its_reason(tmp_path):
+    nb = write_nb(tmp_path / "book" / "tf.ipynb", "import tensorflow")
+    data = json.loads(nb.read_text())
+    data["metadata"]["cnnbook"] = {"backends": ["tensorflow"], "backends_why": "tf.data pipelines"}
+    nb.write_text(json.dumps(data))
+    [result] = runner.run([nb], "sample", tmp_path / "out", tmp_path / "r.json", 60, root=tmp_path, backend="jax")
+    assert result.status == "skipped" and "tf.data pipelines" in result.message
+    assert "1 skipped, 0 failed" in runner.format_table([result])
+
+
+def test_cache_key_changes_with_notebook_package_data_profile_and_backend(tmp_path):
+    for folder in ("cnnbook", "autograder/data"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "cnnbook" / "m.py").write_text("x = 1\n")
+    (tmp_path / "autograder" / "data" / "d.npz").write_bytes(b"1")
+    nb = write_nb(tmp_path / "book" / "x.ipynb", "print(1)")
+    key = runner.cache_key(nb, tmp_path, "sample", "tensorflow")
+    assert key == runner.cache_key(nb, tmp_path, "sample", "tensorflow")
+    assert key != runner.cache_key(nb, tmp_path, "full", "tensorflow")
+    assert key != runner.cache_key(nb, tmp_path, "sample", "jax")
+    changes = [lambda: (tmp_path / "cnnbook" / "m.py").write_text("x = 2\n"),
+               lambda: (tmp_path / "autograder" / "data" / "d.npz").write_bytes(b"2"),
+               lambda: write_nb(nb, "print(2)")]
+    seen = {key}
+    for change in changes:
+        change()
+        new = runner.cache_key(nb, tmp_path, "sample", "tensorflow")
+        assert new not in seen
+        seen.add(new)
+
+
+@pytest.mark.slow
+def test_second_run_comes_from_the_cache_and_a_change_runs_again(tmp_path):
+    (tmp_path / "cnnbook").mkdir()
+    nb = write_nb(tmp_path / "book" / "x.ipynb", "print('hello')")
+    args = ("sample", tmp_path / "out", tmp_path / "r.json", 60)
+    first = runner.run([nb], *args, root=tmp_path, cache=tmp_path / "cache")
+    second = runner.run([nb], *args, root=tmp_path, cache=tmp_path / "cache")
+    assert [r.cached for r in first + second] == [False, True] and second[0].status == "ok"
+    write_nb(nb, "print('changed')")
+    third = runner.run([nb], *args, root=tmp_path, cache=tmp_path / "cache")
+    assert not third[0].cached
+    executed = nbformat.read(tmp_path / "out" / "book" / "x.ipynb", as_version=4)
+    assert "changed" in "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))

@@ -7,7 +7,7 @@ import types
 import pytest
 import yaml
 
-from cnnbook import course, setupcell
+from coursetools import course, setupcell
 
 
 def test_every_notebook_has_the_current_setup_cell_first(repo):

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import yaml
 
-from cnnbook import release, site
+from coursetools import release, site
 
 
 @pytest.fixture(scope="module")

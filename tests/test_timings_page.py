@@ -1,12 +1,12 @@
-"""The book's Timings page, written by cnnbook.site from the runner's report (issue 10)."""
+"""The book's Timings page, written by coursetools.site from the runner's report (issue 10)."""
 
 import json
 from dataclasses import asdict
 
 import pytest
 
-from cnnbook import site
-from cnnbook.runner import Result
+from coursetools import site
+from coursetools.runner import Result
 
 
 def report_of(tmp_path, results, profile="full"):

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from cnnbook.release import solution_answers
+from coursetools.release import solution_answers
 
 REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "ch01_convolution"

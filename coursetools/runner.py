@@ -1,27 +1,41 @@
 """Execute the course's notebooks with papermill in one profile and report wall times (README, "Main job").
 
-``python -m cnnbook.runner --profile sample`` runs every lesson (``book/``), every exercise source
+``python -m coursetools.runner --profile sample`` runs every lesson (``book/``), every exercise source
 (``solutions/``) and every released student notebook (``notebooks/``). Lessons and sources must run without
 error; a student notebook must stop only at its stubs' ``NotImplementedError``. Executed copies go to
 ``_build/executed/``, the timing report to ``_build/reports/timings.json``; the exit status is 1 if anything failed.
+
+Cache: a notebook that ran cleanly is not run again while the key of its run is unchanged: the hash of the notebook,
+of every file of the ``cnnbook`` package and of ``autograder/data`` (what the notebooks import and read), the
+profile, the backend and the Keras/TensorFlow versions (``_build/cache/``; ``--no-cache`` runs everything).
+
+``--backend tensorflow|jax|torch`` sets ``KERAS_BACKEND`` for the kernel; a notebook whose metadata says
+``"cnnbook": {"backends": ["tensorflow"]}`` is skipped on the others with its ``backends_why``
+(/work/notes/backends.md). ``--jobs N`` runs N notebooks at a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cnnbook.course import PROFILES, repo_root
+from coursetools.course import PROFILES, repo_root
 
 KINDS = {"book": "lesson", "solutions": "source", "notebooks": "student"}
 STUB_ERROR = "NotImplementedError"
+BACKENDS = ("tensorflow", "jax", "torch")
+#: What a notebook's run depends on besides the notebook itself (folders relative to the checkout).
+CACHE_INPUTS = ("cnnbook", "autograder/data")
 
 
 class RunnerError(Exception):
@@ -39,6 +53,8 @@ class Result:
     seconds: float
     peak_rss_mb: float
     message: str = ""
+    backend: str = "tensorflow"
+    cached: bool = False
 
 
 def kind_of(path: Path, root: Path) -> str:
@@ -127,15 +143,74 @@ def _execute(src: Path, dst: Path, profile: str, kind: str, cell_timeout: int) -
     return ""
 
 
-def run_one(src: Path, root: Path, out_dir: Path, profile: str, cell_timeout: int) -> Result:
-    """Execute one notebook in a child process and measure its wall time and peak memory."""
+def backends_of(path: Path) -> tuple[list[str], str]:
+    """Return the backends a notebook runs on (metadata ``cnnbook.backends``, default all) and why."""
+    meta = json.loads(path.read_text()).get("metadata", {}).get("cnnbook", {})
+    return list(meta.get("backends", BACKENDS)), meta.get("backends_why", "")
+
+
+def _files_digest(root: Path, folders=CACHE_INPUTS) -> str:
+    """Return a hash of every file under ``folders`` of the checkout (names and contents)."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _stack() -> str:
+    """Return the versions of Python, Keras and TensorFlow of this environment (without importing them)."""
+    from importlib import metadata
+
+    versions = [sys.version.split()[0]]
+    for name in ("keras", "tensorflow", "jax", "torch"):
+        try:
+            versions.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return " ".join(versions)
+
+
+def cache_key(src: Path, root: Path, profile: str, backend: str, inputs_digest: str | None = None) -> str:
+    """Return the key of one run: notebook, package sources and data, profile, backend and stack."""
+    digest = hashlib.sha256(src.read_bytes())
+    for part in (inputs_digest or _files_digest(root), profile, backend, _stack()):
+        digest.update(b"\0" + part.encode())
+    return digest.hexdigest()
+
+
+def run_one(src: Path, root: Path, out_dir: Path, profile: str, cell_timeout: int, backend: str = "tensorflow",
+            cache: Path | None = None, inputs_digest: str | None = None) -> Result:
+    """Execute one notebook in a child process (or take it from the cache); measure wall time and peak memory."""
     kind = kind_of(src, root)
     rel = src.resolve().relative_to(root)
     dst = out_dir / rel
+    allowed, why = backends_of(src)
+    if backend not in allowed:
+        return Result(str(rel), kind, profile, "skipped", 0.0, 0.0,
+                      f"needs {', '.join(allowed)}: {why or 'no reason given in backends_why'}", backend)
+    key = cache_key(src, root, profile, backend, inputs_digest) if cache else ""
+    if cache and (cache / f"{key}.json").exists() and (cache / f"{key}.ipynb").exists():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cache / f"{key}.ipynb", dst)
+        kept = json.loads((cache / f"{key}.json").read_text())
+        return Result(**{**kept, "cached": True})
+    result = _run_child(src, dst, rel, kind, profile, cell_timeout, backend)
+    if cache and result.status == "ok":
+        cache.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dst, cache / f"{key}.ipynb")
+        (cache / f"{key}.json").write_text(json.dumps(asdict(result)))
+    return result
+
+
+def _run_child(src: Path, dst: Path, rel: Path, kind: str, profile: str, cell_timeout: int, backend: str) -> Result:
+    """Execute one notebook in a child process and measure its wall time and peak memory."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    cmd = [sys.executable, "-m", "cnnbook.runner", "--worker", str(src), str(dst), profile, kind, str(cell_timeout)]
+    env["KERAS_BACKEND"] = backend
+    cmd = [sys.executable, "-m", "coursetools.runner", "--worker", str(src), str(dst), profile, kind, str(cell_timeout)]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
@@ -149,39 +224,54 @@ def run_one(src: Path, root: Path, out_dir: Path, profile: str, cell_timeout: in
         message = f"runner worker exited with {proc.returncode}: " + (err_lines[-1] if err_lines else "no message")
     status = "ok" if message == "" else "FAILED"
     peak_mb = rusage.ru_maxrss / 1024  # Linux reports KiB; the largest process of the tree (the kernel)
-    return Result(str(rel), kind, profile, status, round(seconds, 1), round(peak_mb, 1), message)
+    return Result(str(rel), kind, profile, status, round(seconds, 1), round(peak_mb, 1), message, backend)
 
 
 def format_table(results: list[Result]) -> str:
     """Return the per-notebook table printed at the end of a run."""
     width = max([len(r.notebook) for r in results] + [8])
-    lines = [f"{'notebook':<{width}}  {'kind':<7}  {'status':<6}  {'seconds':>7}  {'peak MB':>7}"]
+    lines = [f"{'notebook':<{width}}  {'kind':<7}  {'status':<7}  {'seconds':>7}  {'peak MB':>7}"]
     for r in results:
-        lines.append(f"{r.notebook:<{width}}  {r.kind:<7}  {r.status:<6}  {r.seconds:>7.1f}  {r.peak_rss_mb:>7.0f}")
+        lines.append(f"{r.notebook:<{width}}  {r.kind:<7}  {r.status:<7}  {r.seconds:>7.1f}  {r.peak_rss_mb:>7.0f}"
+                     + ("  (cached)" if r.cached else ""))
         if r.message:
             lines.append(f"    -> {r.message}")
-    total = sum(r.seconds for r in results)
-    failed = sum(r.status != "ok" for r in results)
-    lines.append(f"{len(results)} notebooks, {failed} failed, {total:.1f} s in all")
+    ran = sum(r.seconds for r in results if not r.cached)
+    passed = sum(r.status == "ok" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    failed = sum(r.status == "FAILED" for r in results)
+    cached = sum(r.cached for r in results)
+    backend = results[0].backend if results else "tensorflow"
+    lines.append(f"{len(results)} notebooks on {backend}: {passed} passed, {skipped} skipped, {failed} failed; "
+                 f"{cached} from the cache; {ran:.1f} s of execution")
     return "\n".join(lines)
 
 
 def run(paths: list[Path], profile: str, out_dir: Path, report: Path, cell_timeout: int,
-        root: Path | None = None) -> list[Result]:
-    """Validate every input first, then execute them one by one and write the JSON report."""
+        root: Path | None = None, backend: str = "tensorflow", cache: Path | None = None,
+        jobs: int = 1) -> list[Result]:
+    """Validate every input first, then execute them (``jobs`` at a time) and write the JSON report."""
     root = root or repo_root()
     if profile not in PROFILES:
         raise RunnerError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
+    if backend not in BACKENDS:
+        raise RunnerError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
     for p in paths:
         kind_of(p, root)
         check_notebook(p)
-    results = []
-    for p in paths:
-        result = run_one(p, root, out_dir, profile, cell_timeout)
-        print(f"{result.status:<6} {result.seconds:7.1f} s  {result.notebook}", flush=True)
-        results.append(result)
+    inputs_digest = _files_digest(root) if cache else None
+
+    def one(p: Path) -> Result:
+        result = run_one(p, root, out_dir, profile, cell_timeout, backend, cache, inputs_digest)
+        print(f"{result.status:<7} {result.seconds:7.1f} s  {result.notebook}" + ("  (cached)" if result.cached else ""),
+              flush=True)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = list(pool.map(one, paths))
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({"profile": profile, "results": [asdict(r) for r in results]}, indent=1) + "\n")
+    report.write_text(json.dumps({"profile": profile, "backend": backend,
+                                  "results": [asdict(r) for r in results]}, indent=1) + "\n")
     return results
 
 
@@ -192,23 +282,31 @@ def main(argv: list[str] | None = None) -> int:
         src, dst, profile, kind, timeout = argv[1:6]
         print(_execute(Path(src), Path(dst), profile, kind, int(timeout)))
         return 0
-    parser = argparse.ArgumentParser(prog="python -m cnnbook.runner", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m coursetools.runner", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all of the course)")
     parser.add_argument("--profile", default="sample", help="sample (offline, CI) or full (downloads)")
     parser.add_argument("--out", type=Path, default=None, help="folder for executed copies (_build/executed)")
     parser.add_argument("--report", type=Path, default=None, help="JSON timing report (_build/reports/timings.json)")
     parser.add_argument("--cell-timeout", type=int, default=1200, help="seconds a single cell may take")
+    parser.add_argument("--backend", default="tensorflow", help="Keras backend of the kernels: tensorflow, jax, torch")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at the same time")
+    parser.add_argument("--no-cache", action="store_true", help="execute every notebook, even unchanged ones")
+    parser.add_argument("--kinds", default="lesson,source,student",
+                        help="which notebooks of the course to run by default (comma-separated)")
     args = parser.parse_args(argv)
     try:
         root = repo_root()
-        paths = args.notebooks or discover(root)
-        results = run(paths, args.profile, args.out or root / "_build" / "executed",
-                      args.report or root / "_build" / "reports" / "timings.json", args.cell_timeout, root)
+        kinds = set(args.kinds.split(","))
+        paths = args.notebooks or [p for p in discover(root) if kind_of(p, root) in kinds]
+        suffix = "" if args.backend == "tensorflow" else f"-{args.backend}"
+        results = run(paths, args.profile, args.out or root / "_build" / f"executed{suffix}",
+                      args.report or root / "_build" / "reports" / f"timings{suffix}.json", args.cell_timeout, root,
+                      args.backend, None if args.no_cache else root / "_build" / "cache", args.jobs)
     except (RunnerError, FileNotFoundError) as exc:
         print(f"runner: {exc}", file=sys.stderr)
         return 2
     print(format_table(results))
-    return 1 if any(r.status != "ok" for r in results) else 0
+    return 1 if any(r.status == "FAILED" for r in results) else 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Generate the student notebooks in ``notebooks/`` from the nbgrader sources in ``solutions/`` (CONTRIBUTING.md).
 
-``python -m cnnbook.release generate`` runs ``nbgrader generate_assignment`` for every assignment and replaces
-``notebooks/``; ``python -m cnnbook.release check`` regenerates into a temporary folder and fails if ``notebooks/``
+``python -m coursetools.release generate`` runs ``nbgrader generate_assignment`` for every assignment and replaces
+``notebooks/``; ``python -m coursetools.release check`` regenerates into a temporary folder and fails if ``notebooks/``
 differs (stale) or if any released notebook leaks a solution, a hidden test or an nbgrader marker.
 """
 
@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cnnbook.course import repo_root
+from coursetools.course import repo_root
 
 MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS|BEGIN MARK SCHEME")
 
@@ -116,7 +116,7 @@ def differences(expected: Path, actual: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``generate`` or ``check`` the release (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m cnnbook.release", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m coursetools.release", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["generate", "check"])
     args = parser.parse_args(argv)
     root = repo_root()

@@ -1,7 +1,7 @@
 """The Colab setup cell at the top of every notebook: one text, inserted and checked by code (see CONTRIBUTING.md).
 
-Usage: ``python -m cnnbook.setupcell write`` refreshes the cell in every notebook of the course;
-``python -m cnnbook.setupcell check`` exits non-zero if any notebook lacks the current cell.
+Usage: ``python -m coursetools.setupcell write`` refreshes the cell in every notebook of the course;
+``python -m coursetools.setupcell check`` exits non-zero if any notebook lacks the current cell.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 
-from cnnbook.course import COLAB_REF, REPOSITORY_URL, repo_root
+from coursetools.course import COLAB_REF, REPOSITORY_URL, repo_root
 
 TAG = "colab-setup"
 #: Folders whose notebooks carry the cell (``notebooks/`` gets it through ``make release``).
@@ -94,7 +94,7 @@ def course_notebooks(root: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``write`` or ``check`` the setup cell of every notebook."""
-    parser = argparse.ArgumentParser(prog="python -m cnnbook.setupcell", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m coursetools.setupcell", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["write", "check"])
     args = parser.parse_args(argv)
     paths = course_notebooks(repo_root())

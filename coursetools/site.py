@@ -1,6 +1,6 @@
 """Build the static book site from the executed lessons and the student notebooks (README, "Main job").
 
-``python -m cnnbook.site build`` stages ``_config.yml``, ``_toc.yml``, ``book/`` (each lesson replaced by its
+``python -m coursetools.site build`` stages ``_config.yml``, ``_toc.yml``, ``book/`` (each lesson replaced by its
 executed copy from ``_build/executed/``) and ``notebooks/`` into ``_build/site_src``, writes the timing page
 ``book/timings.md`` there from the runner's ``_build/reports/timings.json``, then runs Jupyter Book 1 there with
 warnings as errors. Solutions are never staged, so the site cannot show one.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from cnnbook.course import repo_root
+from coursetools.course import repo_root
 
 STAGED = ("_config.yml", "_toc.yml", "book", "notebooks")
 
@@ -67,7 +67,7 @@ def write_timings_page(report: Path, dest: Path) -> Path:
     """
     lines = ["# Timings", "", "How long each notebook of the course took to run from top to bottom with papermill, "
              "and the most memory it used (peak resident set of the kernel), as measured by "
-             "`python -m cnnbook.runner` (`make notebooks`).", ""]
+             "`python -m coursetools.runner` (`make notebooks`).", ""]
     if not report.exists():
         lines += ["No timing report was found when this site was built: run `make notebooks` (or "
                   "`make notebooks PROFILE=full`) before `make site` to fill this page.", ""]
@@ -78,7 +78,7 @@ def write_timings_page(report: Path, dest: Path) -> Path:
             table = [(r["notebook"], r["kind"], r["profile"], r["status"], float(r["seconds"]),
                       float(r["peak_rss_mb"])) for r in rows]
         except (ValueError, KeyError, TypeError) as exc:
-            raise SiteError(f"{report} is not a timing report of cnnbook.runner ({type(exc).__name__}: {exc}); "
+            raise SiteError(f"{report} is not a timing report of coursetools.runner ({type(exc).__name__}: {exc}); "
                             "delete it or run `make notebooks` again") from None
         total = sum(row[4] for row in table)
         failed = sum(row[3] != "ok" for row in table)
@@ -118,7 +118,7 @@ def build(root: Path, executed: Path, staging: Path, output: Path, report: Path 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``build`` the site (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m cnnbook.site", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m coursetools.site", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["build"])
     parser.add_argument("--executed", type=Path, default=None, help="executed notebooks (_build/executed)")
     parser.add_argument("--output", type=Path, default=None, help="where the site goes (_build/site)")
