@@ -29,13 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from coursetools.course import PROFILES, repo_root
+from coursetools.course import PROFILES, load_script, repo_root
 
 KINDS = {"book": "lesson", "solutions": "source", "notebooks": "student"}
 STUB_ERROR = "NotImplementedError"
 BACKENDS = ("tensorflow", "jax", "torch")
 #: What a notebook's run depends on besides the notebook itself (folders relative to the checkout).
-CACHE_INPUTS = ("cnnbook", "autograder/data")
+CACHE_INPUTS = ("cnnbook", "autograder")
 
 
 class RunnerError(Exception):
@@ -134,6 +134,8 @@ def _execute(src: Path, dst: Path, profile: str, kind: str, cell_timeout: int) -
                                 resources={"metadata": {"path": str(src.parent)}}).execute()
         nbformat.write(nb, dst)
         return judge_student(nb)
+    if kind == "source":
+        _grader_folders(src)
     try:
         pm.execute_notebook(str(src), str(dst), parameters={"PROFILE": profile}, cwd=str(src.parent),
                             kernel_name="python3", execution_timeout=cell_timeout, progress_bar=False,
@@ -141,6 +143,23 @@ def _execute(src: Path, dst: Path, profile: str, kind: str, cell_timeout: int) -
     except pm.PapermillExecutionError as exc:
         return f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     return ""
+
+
+def _grader_folders(src: Path) -> None:
+    """Give an exercise source what its hidden cells read and write under the grader (autograder/PROTOCOL.md §5).
+
+    The grader's inputs for function tests are written to a temporary folder, and artifacts go to another one, so
+    that nothing lands in ``solutions/`` (nbgrader copies every file there into the release). Worker side only.
+    """
+    import tempfile
+
+    trusted = load_script("autograder/trusted.py")
+    scratch = Path(tempfile.mkdtemp(prefix="runner-grader-"))
+    module = trusted.load_checks(src.parent.name)
+    if module is not None:
+        trusted.write_inputs(module, scratch / "inputs")
+    os.environ["CNNBOOK_INPUTS"] = str(scratch / "inputs")
+    os.environ["CNNBOOK_ARTIFACTS"] = str(scratch / "artifacts")
 
 
 def backends_of(path: Path) -> tuple[list[str], str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnbook.release import solution_answers
+from coursetools.release import solution_answers
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "autograder"))

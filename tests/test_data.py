@@ -158,7 +158,7 @@ def test_fashion_mnist_conversion_reproduces_the_shipped_files(tmp_path, monkeyp
 
 def load_tool(name: str):
     """Import ``tools/<name>.py`` once (``cnnbook.course.load_script``)."""
-    from cnnbook.course import load_script
+    from coursetools.course import load_script
 
     return load_script(f"tools/{name}.py")
 

@@ -205,7 +205,7 @@ def test_every_public_helper_names_chapter_4():
 
 import sys  # noqa: E402
 
-from cnnbook.course import load_script, repo_root  # noqa: E402
+from coursetools.course import load_script, repo_root  # noqa: E402
 
 sys.path.insert(0, str(repo_root() / "autograder"))
 trusted = load_script("autograder/trusted.py")
