@@ -6,13 +6,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= sample
 
-.PHONY: all setup notebooks site book test release setup-cells regen-lessons clean browser-deps
+.PHONY: all setup notebooks site book test release setup-cells regen-lessons clean browser-deps graphviz-deps
 
 ## all: set up, execute every notebook in the sample profile, build the site and print where it is
 all: setup notebooks site
 
 ## setup: create .venv with the pinned stack and the cnnbook package (idempotent)
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed graphviz-deps
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -36,6 +36,12 @@ browser-deps:
 	@test -x /usr/bin/chromium || { echo "installing chromium (Debian package) for the browser test"; \
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+## graphviz-deps: install Debian's graphviz for keras.utils.plot_model (chapter 5's diagrams) if `dot` is missing (arch)
+graphviz-deps:
+	@command -v dot >/dev/null || { echo "installing graphviz (Debian package) for the architecture diagrams"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
 
 ## test: set up, then run the whole test suite (what CI runs)
 test: setup browser-deps
