@@ -301,3 +301,16 @@ def test_side_by_side_trains_each_network_as_alone():
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="distinct names"):
         models.side_by_side([nets[0], nets[0]])
+
+
+def test_resnet50_v15_extra_macs_are_the_full_resolution_1x1():
+    # oracle: the MAC formula; v1.5 moves the stride from the first 1x1 to the 3x3 of conv3_1, conv4_1, conv5_1
+    extra = sum(c_in * f * (size * size - (size // 2) ** 2) for size, c_in, f in
+                [(56, 256, 128), (28, 512, 256), (14, 1024, 512)])
+    assert extra == 231_211_008                       # "about 231 M" in issue 17 and chapter 3
+    from cnnbook import counting
+    for size, c_in, f in [(56, 256, 128)]:
+        x = keras.Input((size, size, c_in))
+        v1 = counting.count(keras.Model(x, keras.layers.Conv2D(f, 3, padding="same")(keras.layers.Conv2D(f, 1, strides=2)(x))))
+        v15 = counting.count(keras.Model(x, keras.layers.Conv2D(f, 3, strides=2, padding="same")(keras.layers.Conv2D(f, 1)(x))))
+        assert v15.macs - v1.macs == c_in * f * (size * size - (size // 2) ** 2)
