@@ -314,3 +314,10 @@ def test_resnet50_v15_extra_macs_are_the_full_resolution_1x1():
         v1 = counting.count(keras.Model(x, keras.layers.Conv2D(f, 3, padding="same")(keras.layers.Conv2D(f, 1, strides=2)(x))))
         v15 = counting.count(keras.Model(x, keras.layers.Conv2D(f, 3, strides=2, padding="same")(keras.layers.Conv2D(f, 1)(x))))
         assert v15.macs - v1.macs == c_in * f * (size * size - (size // 2) ** 2)
+
+
+def test_marques_unpooled_head_is_9_440_261():
+    # Marques's slides print "9 450 501" for Flatten + Dense(512) + Dense(5) on VGG16's 200x200 base (6x6x512)
+    x = keras.Input((6, 6, 512))
+    head = keras.Model(x, keras.layers.Dense(5)(keras.layers.Dense(512)(keras.layers.Flatten()(x))))
+    assert head.count_params() == (6 * 6 * 512 + 1) * 512 + 513 * 5 == 9_440_261
