@@ -9,13 +9,13 @@ JOBS ?= 2
 BACKEND ?= tensorflow
 STACK ?= colab
 
-.PHONY: all setup notebooks site book test release setup-cells regen-lessons clean browser-deps explore compat
+.PHONY: all setup notebooks site book test release setup-cells regen-lessons clean browser-deps graphviz-deps explore compat
 
 ## all: set up, execute every notebook in the sample profile, build the site and print where it is
 all: setup notebooks site
 
 ## setup: create .venv with the pinned stack and the cnnbook package (idempotent)
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed graphviz-deps
 
 $(VENV)/.installed: requirements.txt pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -41,6 +41,12 @@ browser-deps:
 	@test -x /usr/bin/chromium || { echo "installing chromium (Debian package) for the browser test"; \
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+## graphviz-deps: install Debian's graphviz for keras.utils.plot_model (chapter 5's diagrams) if `dot` is missing (arch)
+graphviz-deps:
+	@command -v dot >/dev/null || { echo "installing graphviz (Debian package) for the architecture diagrams"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
 
 ## test: set up, run the notebooks once (through the runner's cache: what `make all` ran is reused), then the suite
 test: setup browser-deps notebooks

@@ -382,3 +382,47 @@ def model_windows(model) -> list:
         if window is not None:
             windows.append(window)
     return windows
+
+
+def explorer_table(input_lengths=(5, 6, 7, 8, 9, 10, 16, 28, 32), kernel_sizes=(1, 2, 3, 4, 5, 7),
+                   strides=(1, 2, 3), paddings=(0, 1, 2, 3), dilations=(1, 2, 3)) -> dict:
+    """Output length of every (i, k, s, p, d) combination, keyed "i,k,s,p,d"; None where the kernel does not fit (ch. 2)."""
+    table = {}
+    for i in input_lengths:
+        for k in kernel_sizes:
+            for s in strides:
+                for p in paddings:
+                    for d in dilations:
+                        fits = i + 2 * p >= effective_kernel_size(k, d)
+                        table[f"{i},{k},{s},{p},{d}"] = (conv_output_length(i + 2 * p, k, s, "valid", d)
+                                                         if fits else None)
+    return {"input_length": list(input_lengths), "kernel_size": list(kernel_sizes), "strides": list(strides),
+            "padding": list(paddings), "dilation_rate": list(dilations), "output_length": table}
+
+
+def explorer_html(table: dict, element_id: str = "conv-explorer") -> str:
+    """A static HTML/JS widget that looks output lengths up in ``table`` (no arithmetic in the page) (chapter 2)."""
+    import json
+
+    controls = "".join(
+        f'<label style="margin-right:1em">{key.replace("_", " ")} '
+        f'<select data-key="{key}">' + "".join(
+            f'<option value="{v}"{" selected" if v == table[key][min(2, len(table[key]) - 1)] else ""}>{v}</option>'
+            for v in table[key]) + "</select></label>"
+        for key in ("input_length", "kernel_size", "strides", "padding", "dilation_rate"))
+    return f"""<div id="{element_id}" class="conv-explorer">{controls}
+<p>output length: <strong class="conv-explorer-output">?</strong></p>
+<script type="application/json" class="conv-explorer-table">{json.dumps(table["output_length"])}</script>
+<script>(function () {{
+  var root = document.getElementById("{element_id}");
+  var table = JSON.parse(root.querySelector(".conv-explorer-table").textContent);
+  var keys = ["input_length", "kernel_size", "strides", "padding", "dilation_rate"];
+  function show() {{
+    var key = keys.map(function (k) {{ return root.querySelector('select[data-key="' + k + '"]').value; }}).join(",");
+    var value = table[key];
+    root.querySelector(".conv-explorer-output").textContent =
+      value === null ? "the kernel does not fit: pad more or shrink it" : String(value);
+  }}
+  root.querySelectorAll("select").forEach(function (s) {{ s.addEventListener("change", show); }});
+  show();
+}})();</script></div>"""

@@ -93,27 +93,31 @@ def _prod(shape) -> int:
 
 
 def alexnet(input_shape=(227, 227, 3), num_classes: int = 1000, *, lrn: bool = True,
-            dropout: float = 0.5) -> keras.Model:
-    """AlexNet (Krizhevsky et al. 2012) on one GPU, ungrouped: 62,378,344 parameters at 227x227x3 (chapter 5)."""
+            dropout: float = 0.5, groups: int = 1) -> keras.Model:
+    """AlexNet (Krizhevsky et al. 2012): ungrouped, 62,378,344 parameters at 227x227x3 (chapter 5).
+
+    ``groups=2`` splits conv2, conv4 and conv5 into two halves as the paper's two GPUs did (conv3 and the dense
+    layers see both halves): 60,965,224 parameters.
+    """
     inputs = _input(input_shape)
     x = layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1")(inputs)
     if lrn:
         x = LocalResponseNormalization(name="lrn1")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
-    x = layers.Conv2D(256, 5, padding="same", activation="relu", name="conv2")(x)
+    x = layers.Conv2D(256, 5, padding="same", activation="relu", groups=groups, name="conv2")(x)
     if lrn:
         x = LocalResponseNormalization(name="lrn2")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool2")(x)
     x = layers.Conv2D(384, 3, padding="same", activation="relu", name="conv3")(x)
-    x = layers.Conv2D(384, 3, padding="same", activation="relu", name="conv4")(x)
-    x = layers.Conv2D(256, 3, padding="same", activation="relu", name="conv5")(x)
+    x = layers.Conv2D(384, 3, padding="same", activation="relu", groups=groups, name="conv4")(x)
+    x = layers.Conv2D(256, 3, padding="same", activation="relu", groups=groups, name="conv5")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool5")(x)
     x = layers.Flatten(name="flatten")(x)
     for i in (6, 7):
         x = layers.Dense(4096, activation="relu", name=f"fc{i}")(x)
         x = layers.Dropout(dropout, name=f"dropout{i}")(x)
     outputs = _classifier(x, num_classes, name="fc8")
-    return keras.Model(inputs, outputs, name="alexnet")
+    return keras.Model(inputs, outputs, name="alexnet" if groups == 1 else f"alexnet_{groups}_groups")
 
 
 # --------------------------------------------------------------------------------------------------------- VGG
@@ -237,6 +241,31 @@ def bottleneck_unit(x, filters: int, strides: int = 1, *, name: str = "res", use
         y = recalibrate(y, name=f"{name}_se")
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def resnext_unit(x, filters: int, strides: int = 1, *, cardinality: int = 32, name: str = "resnext"):
+    """ResNeXt unit (Xie et al. 2017): 1x1 reduce, 3x3 conv in ``cardinality`` groups, 1x1 expand, plus x (ch. 5).
+
+    ``filters`` is the width of the grouped 3x3 (128 in conv2 of ResNeXt-50 32x4d); the output has 2x ``filters``.
+    """
+    bn = functools.partial(layers.BatchNormalization, epsilon=KERAS_BN_EPSILON)
+    shortcut = x
+    if strides != 1 or x.shape[-1] != 2 * filters:
+        shortcut = bn(name=f"{name}_proj_bn")(
+            layers.Conv2D(2 * filters, 1, strides=strides, use_bias=False, name=f"{name}_proj")(x))
+    y = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv1")(x)
+    y = layers.Activation("relu", name=f"{name}_relu1")(bn(name=f"{name}_bn1")(y))
+    y = layers.Conv2D(filters, 3, strides=strides, padding="same", groups=cardinality, use_bias=False,
+                      name=f"{name}_conv2")(y)
+    y = layers.Activation("relu", name=f"{name}_relu2")(bn(name=f"{name}_bn2")(y))
+    y = bn(name=f"{name}_bn3")(layers.Conv2D(2 * filters, 1, use_bias=False, name=f"{name}_conv3")(y))
+    return layers.Activation("relu", name=f"{name}_out")(layers.Add(name=f"{name}_add")([shortcut, y]))
+
+
+def factorised_conv(x, filters: int, size: int, *, name: str = "factorised"):
+    """Inception-v3's factorisation of a ``size``x``size`` conv into 1x``size`` then ``size``x1 (chapter 5)."""
+    x = layers.Conv2D(filters, (1, size), padding="same", activation="relu", name=f"{name}_1x{size}")(x)
+    return layers.Conv2D(filters, (size, 1), padding="same", activation="relu", name=f"{name}_{size}x1")(x)
 
 
 def with_se(unit: Callable, ratio: int = 16) -> Callable:
@@ -445,10 +474,11 @@ def small_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, filters=(32, 64
 
 
 def deep_cnn(depth: int, input_shape=(28, 28, 1), num_classes: int = 10, *, width: int = 16,
-             residual: bool = False, batch_norm: bool = False) -> keras.Model:
+             residual: bool = False, batch_norm: bool = False, stem_pool: int = 2,
+             name: str | None = None) -> keras.Model:
     """A CNN of ``depth`` 3x3 conv layers at constant width, plain or residual (+BN): the depth experiment (ch. 5).
 
-    A stem conv and a 2x2 max pool, then ``depth - 1`` more conv layers (in pairs around a skip connection when
+    A stem conv and a ``stem_pool`` x ``stem_pool`` max pool, then ``depth - 1`` more conv layers (in pairs around a skip connection when
     ``residual``; an odd leftover layer is plain), global average pooling and softmax.
     """
     if depth < 1:
@@ -462,7 +492,7 @@ def deep_cnn(depth: int, input_shape=(28, 28, 1), num_classes: int = 10, *, widt
             t = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(t)  # short runs: faster moving stats
         return layers.Activation("relu", name=f"{name}_relu")(t) if activate else t
 
-    x = layers.MaxPooling2D(2, name="stem_pool")(conv(x, "stem"))
+    x = layers.MaxPooling2D(stem_pool, name="stem_pool")(conv(x, "stem"))
     remaining = depth - 1
     i = 0
     while remaining > 0:
@@ -476,7 +506,20 @@ def deep_cnn(depth: int, input_shape=(28, 28, 1), num_classes: int = 10, *, widt
             remaining -= 1
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     kind = ("residual" if residual else "plain") + ("_bn" if batch_norm else "")
-    return keras.Model(inputs, _classifier(x, num_classes), name=f"{kind}_{depth}")
+    return keras.Model(inputs, _classifier(x, num_classes), name=name or f"{kind}_{depth}")
+
+
+def side_by_side(nets, name: str = "side_by_side") -> keras.Model:
+    """One model that runs independent networks on the same input, so one ``fit`` trains them all (chapter 5).
+
+    The networks share no weights, so the gradient of the summed loss with respect to each network's weights is
+    the gradient of its own loss: training the stack is training each network alone on the same batches.
+    """
+    names = [net.name for net in nets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"the networks need distinct names (pass name=... to their builders), got {names}")
+    inputs = _input(nets[0].input_shape[1:])
+    return keras.Model(inputs, {net.name: net(inputs) for net in nets}, name=name)
 
 
 def diagram(model, filename: str | None = None, **options):

@@ -497,3 +497,16 @@ def test_a_scene_renders_to_an_inline_gif():
 
     html = animations.gif_html(animations.animate(animations.pool_scene(4, 2)))
     assert html.startswith('<img src="data:image/gif;base64,R0lGODlh')  # base64 of "GIF89a"
+
+
+def test_explorer_table_is_the_formula_and_the_page_only_looks_up():
+    # oracle: the output-length formula written out here, floor((i + 2p - k_eff) / s) + 1
+    from cnnbook import arithmetic as A
+    table = A.explorer_table()
+    for key, value in table["output_length"].items():
+        i, k, s, p, d = map(int, key.split(","))
+        span = k + (k - 1) * (d - 1)
+        assert value == ((i + 2 * p - span) // s + 1 if i + 2 * p >= span else None), key
+    html = A.explorer_html(table)
+    assert '"28,3,1,0,1": 26' in html and '"5,7,1,0,1": null' in html
+    assert "Math." not in html and "/ s" not in html     # the page does no arithmetic of its own

@@ -69,15 +69,41 @@ def browsed(repo, built):
     wanted = {"book/intro.html", "book/timings.html", "book/bibliography.html"}
     wanted |= {f"{f}.html" for f in toc_files(repo) if (repo / f"{f}.ipynb").exists()}  # lessons, exercises
     with serve(built) as address, Chromium(address) as browser:
-        pages, screenshots = {}, []
+        pages, screenshots, explorer = {}, [], None
         for rel in pages_of(built):
             pages[rel] = visit(browser, f"{address}/{rel}")
+            if rel.endswith("ch02_arithmetic.html") and not pages[rel].error:
+                explorer = browser.evaluate(EXPLORER_JS)
             if rel in wanted and not pages[rel].error:
                 screenshots.append(browser.screenshot(shots / (rel[:-5].replace("/", "__") + ".png")))
                 if pages[rel].seen["math_total"]:  # and one of the first formula, as a reader scrolls to it
                     browser.evaluate("document.querySelector('.math').scrollIntoView({block: 'center'}); true")
                     screenshots.append(browser.screenshot(shots / (rel[:-5].replace("/", "__") + "__math.png")))
-        yield {"pages": pages, "problems": problems(list(pages.values()), address), "screenshots": screenshots}
+        yield {"pages": pages, "problems": problems(list(pages.values()), address), "screenshots": screenshots,
+               "explorer": explorer}
+
+
+#: Chapter 2's explorer: set i=28, s=1, p=0, d=1, then kernel 3 and kernel 5; returns the two outputs shown.
+EXPLORER_JS = """(function () {
+  var root = document.getElementById("conv-explorer");
+  if (!root) { return null; }
+  function pick(key, value) {
+    var s = root.querySelector('select[data-key="' + key + '"]');
+    s.value = value; s.dispatchEvent(new Event("change"));
+  }
+  pick("input_length", "28"); pick("strides", "1"); pick("padding", "0"); pick("dilation_rate", "1");
+  pick("kernel_size", "3");
+  var first = root.querySelector(".conv-explorer-output").textContent;
+  pick("kernel_size", "5");
+  return JSON.stringify([first, root.querySelector(".conv-explorer-output").textContent]);
+})()"""
+
+
+@pytest.mark.slow
+def test_chapter2_explorer_updates_the_output_when_the_kernel_changes(browsed):
+    # oracle: (28 - 3) / 1 + 1 = 26 and (28 - 5) / 1 + 1 = 24, the numbers cnnbook.arithmetic put in the table
+    assert browsed["explorer"] is not None, "chapter 2's page has no #conv-explorer widget (or it did not load)"
+    assert json.loads(browsed["explorer"]) == ["26", "24"]
 
 
 @pytest.mark.slow

@@ -200,3 +200,124 @@ def test_counting_knows_every_layer():
     counts = counting.count(models.alexnet())
     assert counts.not_counted == []
     assert counts.params == 62_378_344
+
+
+# ---------------------------------------------------------------------- chapter 5's corrections (oracle: formulas)
+
+def test_alexnet_grouped_two_gpus():
+    # Krizhevsky et al. (2012), fig. 2: conv2, conv4 and conv5 see only their own GPU's half of the channels
+    grouped = models.alexnet(groups=2)
+    by_hand = (conv(11, 3, 96) + 2 * conv(5, 48, 128) + conv(3, 256, 384) + 2 * conv(3, 192, 192)
+               + 2 * conv(3, 192, 128) + (6 * 6 * 256 + 1) * 4096 + 4097 * 4096 + 4097 * 1000)
+    assert grouped.count_params() == by_hand == 60_965_224
+    from cnnbook import counting
+    fc = 9216 * 4096 + 4096 * 4096 + 4096 * 1000
+    convs = [55 * 55 * 96 * 11 * 11 * 3, 27 * 27 * 256 * 5 * 5 * 96, 13 * 13 * 384 * 9 * 256,
+             13 * 13 * 384 * 9 * 384, 13 * 13 * 256 * 9 * 384]
+    halved = [c // 2 if i in (1, 3, 4) else c for i, c in enumerate(convs)]
+    ungrouped_macs, grouped_macs = counting.count(models.alexnet()).macs, counting.count(grouped).macs
+    assert ungrouped_macs == sum(convs) + fc == 1_135_256_096           # 1.14 G, as chapter 5 prints
+    assert grouped_macs == sum(halved) + fc
+    assert 0.72e9 < grouped_macs < 0.73e9                               # the "about 720 M" usually quoted
+
+
+def test_googlenet_macs_1_58_g():
+    from cnnbook import counting
+    macs = 112 * 112 * 64 * 49 * 3 + 56 * 56 * 64 * 64 + 56 * 56 * 192 * 9 * 64
+    c_in = 192
+    for key, (f1, r3, f3, r5, f5, fp) in models.GOOGLENET_MODULES.items():
+        hw = {"3": 28 * 28, "4": 14 * 14, "5": 7 * 7}[key[0]]
+        macs += hw * (c_in * (f1 + r3 + r5 + fp) + 9 * r3 * f3 + 25 * r5 * f5)
+        c_in = f1 + f3 + f5 + fp
+    macs += 1024 * 1000
+    assert counting.count(models.googlenet()).macs == macs == 1_582_671_872   # 1.58 G vs the paper's "1.5 G"
+
+
+def test_resnext_unit_grouped_count():
+    # oracle: the formula of a grouped conv, k*k*(c_in/g)*c_out; Xie et al. (2017) table 1, conv2 of 32x4d
+    x = keras.Input((56, 56, 256))
+    unit = keras.Model(x, models.resnext_unit(x, 128, cardinality=32, name="u"))
+    expected = conv(1, 256, 128, False) + conv(3, 128 // 32, 128, False) + conv(1, 128, 256, False) + 4 * (128 + 128 + 256)
+    assert unit.count_params() == expected
+    assert unit.get_layer("u_conv2").kernel.shape == (3, 3, 4, 128)
+
+
+def test_factorised_conv_saves_weights():
+    x = keras.Input((17, 17, 64))
+    seven = keras.Model(x, models.factorised_conv(x, 64, 7, name="f"))
+    assert seven.count_params() == 2 * (7 * 64 * 64 + 64)   # against 7*7*64*64 + 64 for one 7x7 conv
+    assert seven.output_shape == (None, 17, 17, 64)
+
+
+def test_se_scale_depends_on_the_image():
+    # Hu et al. (2018): the excitation is a function of the input, not a per-channel constant
+    x = keras.Input((4, 4, 32))
+    se = keras.Model(x, models.squeeze_excite(x, ratio=4, name="se"))
+    scale = keras.Model(x, se.get_layer("se_expand").output)
+    images = np.random.default_rng(0).normal(size=(2, 4, 4, 32)).astype("float32")
+    s = scale.predict(images, verbose=0)
+    assert s.shape == (2, 1, 1, 32) and not np.allclose(s[0], s[1], atol=1e-3)
+
+
+def test_densenet_connections_l_l_plus_1_over_2():
+    # Huang et al. (2017): a block of L units has L(L+1)/2 direct connections (UMSL's slides print L(L-1)/2)
+    for units in (1, 4, 6):
+        x = keras.Input((8, 8, 16))
+        block = keras.Model(x, models.dense_block(x, units, growth_rate=4, name="d"))
+        feeding = {layer.name: len(layer.input) for layer in block.layers
+                   if isinstance(layer, keras.layers.Concatenate)}
+        assert block.output.shape[-1] == 16 + 4 * units
+        # every concat joins the running stack and one new unit: i-th unit's 1x1 conv sees 16 + 4(i-1) channels
+        for i in range(1, units + 1):
+            assert block.get_layer(f"d_unit{i}_conv1").input.shape[-1] == 16 + 4 * (i - 1)
+        assert len(feeding) == units
+        # unit i reads the block input and the i-1 earlier units (i connections); the block output reads all L
+        # units and the input (L + 1): in all sum(1..L) + ... counted as in the paper, L(L+1)/2 for L layers
+        connections = sum(i for i in range(1, units + 1))
+        assert connections == units * (units + 1) // 2 != units * (units - 1) // 2
+
+
+def test_side_by_side_trains_each_network_as_alone():
+    # oracle: the same networks trained one by one on the same batches
+    x = np.random.default_rng(0).normal(size=(64, 8, 8, 1)).astype("float32")
+    y = np.arange(64) % 10
+
+    def build():
+        nets = []
+        for i in range(2):
+            keras.utils.set_random_seed(i)
+            nets.append(models.deep_cnn(3, (8, 8, 1), width=4, residual=bool(i), name=f"net{i}"))
+        return nets
+
+    nets = build()
+    stack = models.side_by_side(nets)
+    stack.compile(optimizer=keras.optimizers.SGD(0.1), loss={n.name: "sparse_categorical_crossentropy" for n in nets})
+    stack.fit(x, {n.name: y for n in nets}, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    for alone in build():
+        alone.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        alone.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+        trained = next(n for n in nets if n.name == alone.name)
+        for a, b in zip(alone.get_weights(), trained.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="distinct names"):
+        models.side_by_side([nets[0], nets[0]])
+
+
+def test_resnet50_v15_extra_macs_are_the_full_resolution_1x1():
+    # oracle: the MAC formula; v1.5 moves the stride from the first 1x1 to the 3x3 of conv3_1, conv4_1, conv5_1
+    extra = sum(c_in * f * (size * size - (size // 2) ** 2) for size, c_in, f in
+                [(56, 256, 128), (28, 512, 256), (14, 1024, 512)])
+    assert extra == 231_211_008                       # "about 231 M" in issue 17 and chapter 3
+    from cnnbook import counting
+    for size, c_in, f in [(56, 256, 128)]:
+        x = keras.Input((size, size, c_in))
+        v1 = counting.count(keras.Model(x, keras.layers.Conv2D(f, 3, padding="same")(keras.layers.Conv2D(f, 1, strides=2)(x))))
+        v15 = counting.count(keras.Model(x, keras.layers.Conv2D(f, 3, strides=2, padding="same")(keras.layers.Conv2D(f, 1)(x))))
+        assert v15.macs - v1.macs == c_in * f * (size * size - (size // 2) ** 2)
+
+
+def test_marques_unpooled_head_is_9_440_261():
+    # Marques's slides print "9 450 501" for Flatten + Dense(512) + Dense(5) on VGG16's 200x200 base (6x6x512)
+    x = keras.Input((6, 6, 512))
+    head = keras.Model(x, keras.layers.Dense(5)(keras.layers.Dense(512)(keras.layers.Flatten()(x))))
+    assert head.count_params() == (6 * 6 * 512 + 1) * 512 + 513 * 5 == 9_440_261
