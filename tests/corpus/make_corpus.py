@@ -34,21 +34,32 @@ VALID_ONLY = '''def conv2d(x, w, b=None, stride=1, padding="valid"):
 '''
 
 
+def edit(code: str, old: str, new: str) -> str:
+    """code with old replaced by new; an error if old is not there (the case would silently be the perfect one)."""
+    if old not in code:
+        raise ValueError(f"the corpus edits {old!r}, which the solution's answer no longer contains: update the case")
+    return code.replace(old, new)
+
+
 def cases(course: Path) -> dict:
     """{student: (expected score, feedback phrase, what to do to the released notebook)}."""
-    perfect = solution_answers(REPO / "solutions" / ASSIGNMENT / NOTEBOOK)["conv2d"]
+    # the answer as the source holds it, ended by a newline so that code can be appended after it
+    perfect = solution_answers(REPO / "solutions" / ASSIGNMENT / NOTEBOOK)["conv2d"].rstrip("\n") + "\n"
     gradebook = course / "gradebook.db"
     source_nb = course / "source" / ASSIGNMENT / NOTEBOOK
     return {
         "perfect": (8, "all tests passed", {"conv2d": perfect}),
         "validonly": (4, "test_same_padding (0 of 2 points)", {"conv2d": VALID_ONLY}),
         "syntaxerror": (0, "SyntaxError", {"conv2d": "def conv2d(x, w:\n    return x\n"}),
-        "infiniteloop": (4, "stopped after", {"conv2d": VALID_ONLY + "while True:\n    pass\n"}),
-        "memoryhog": (0, "ran out of memory", {"conv2d": perfect.replace(
-            "    x, w = np.asarray", "    hog = bytearray(64 * 2**30)\n    x, w = np.asarray")}),
-        "sysexit": (0, "SystemExit", {"conv2d": "import sys\n" + perfect.replace(
-            "    x, w = np.asarray", "    sys.exit(0)\n    x, w = np.asarray")}),
-        "osexit": (0, "kernel died", {"conv2d": perfect + "import os\nos._exit(0)\n"}),
+        # the answer cell never ends: in the kernel it is stopped, and its trusted re-run alone is stopped too
+        "infiniteloop": (0, "took longer than", {"conv2d": VALID_ONLY + "while True:\n    pass\n"}),
+        # NumPy is allowed in the answer: the kernel and the trusted re-run both hit the memory limit
+        "memoryhog": (0, "MemoryError", {"conv2d": edit(perfect,
+            "    x, w = np.asarray", "    hog = np.ones(64 * 2**30, dtype=np.uint8)\n    x, w = np.asarray")}),
+        # a cell of the student's own that raises SystemExit (the kernel goes on: the answer earns its points) or ends
+        # the kernel (the notebook does not run to the end, which scores 0 whatever the answer)
+        "sysexit": (8, "SystemExit", {"conv2d": perfect, "EXTRA": "import sys\nsys.exit(0)\n"}),
+        "osexit": (0, "kernel died", {"conv2d": perfect, "EXTRA": "import os\nos._exit(0)\n"}),
         "deletedcell": (6, "'test_same_padding' (2 points) is missing", {"conv2d": perfect, "DELETE": "test_same_padding"}),
         "changedcellid": (8, "all tests passed", {"conv2d": perfect, "CELL_IDS": True}),
         "changedgradeid": (6, "unknown grader id 'my_test'", {"conv2d": perfect,
@@ -62,7 +73,7 @@ def cases(course: Path) -> dict:
             "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n")}),
         "patchimport": (0, "changes how the grader works", {"conv2d": VALID_ONLY + (
             "m = __import__('import' + 'lib')\nm.reload = lambda module: module\n")}),
-        "writesgradebook": (8, "all tests passed", {"conv2d": perfect + (
+        "writesgradebook": (8, "all tests passed", {"conv2d": perfect, "EXTRA": (
             "for target in ['../../../gradebook.db', '../../../planted.txt', "
             f"{str(gradebook)!r}, {str(course / 'planted.txt')!r}, {str(REPO / 'planted.txt')!r}]:\n"
             "    try:\n"
@@ -73,9 +84,9 @@ def cases(course: Path) -> dict:
         "printsflood": (8, "all tests passed", {"conv2d": perfect + "print('x' * 50 * 2**20)\n"}),  # 50 MB, one line
         "notjson": (0, "is not a notebook file", {"RAW": b"PK\x03\x04 this is a zip file, not a notebook" * 100}),
         "wrongassignment": (0, "not the notebook of this assignment", {"OTHER": True}),
-        "wrongtype": (0, "expected a NumPy array", {"conv2d": perfect.replace("    return out\n",
+        "wrongtype": (0, "expected a NumPy array", {"conv2d": edit(perfect, "    return out\n",
                                                                             "    return [str(out)]\n")}),
-        "wrongshape": (0, "shape", {"conv2d": perfect.replace("    return out\n",
+        "wrongshape": (0, "shape", {"conv2d": edit(perfect, "    return out\n",
                                                             "    return np.moveaxis(out, -1, 0)\n")}),
         "readssolutions": (0, "FileNotFoundError", {"conv2d": (
             f"import json, pathlib\nsrc = json.loads(pathlib.Path({str(source_nb)!r}).read_text())\n"
@@ -117,12 +128,14 @@ def cases(course: Path) -> dict:
             "        print('read', len(labels))\n"
             "    except OSError as exc:\n"
             "        print('blocked:', type(exc).__name__)\n")}),
+        # the grader's own reader of the held-out split, reached by a computed module and attribute name
         "heldoutcomputedname": (8, "all tests passed", {"conv2d": perfect, "EXTRA": (
-            "import cnnbook.data\n"
+            "import runpy\n"
             "try:\n"
-            "    x_h, y_h = getattr(cnnbook.data, 'load_' + 'held' + 'out')('mnist', verbose=False)\n"
+            f"    grader = runpy.run_path({str(REPO / 'autograder' / 'tru')!r} + 'sted.py')\n"
+            "    x_h, y_h = grader['held' + 'out']('mnist')\n"
             "    print('read', len(y_h))\n"
-            "except OSError as exc:\n"
+            "except Exception as exc:\n"
             "    print('blocked:', type(exc).__name__)\n")}),
         "outliveskernel": (8, "all tests passed", {"conv2d": perfect, "EXTRA": (
             "import subprocess\n"
