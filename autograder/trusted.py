@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import os
 import sys
 import zipfile
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from cnnbook import grading as _visible
 
 AUTOGRADER = Path(__file__).resolve().parent
 CHECKS_DIR = AUTOGRADER / "checks"
@@ -219,22 +220,13 @@ def expect_budget(model, max_params: int | None = None, max_macs: int | None = N
                              f"{max_macs:,} — downsample earlier (strides or pooling) or use fewer filters")
 
 
-def expect_array(actual, expected, what: str, atol: float = 1e-5) -> None:
-    """Assert a saved output equals a reference computed here within ``atol``; name the first differing index."""
-    expected = np.asarray(expected, dtype="float64")
-    try:
-        actual = np.asarray(actual, dtype="float64")
-    except (TypeError, ValueError):
-        raise AssertionError(f"{what}: expected a numeric array") from None
-    if actual.shape != expected.shape:
-        raise AssertionError(f"{what}: your output has shape {actual.shape}, expected {expected.shape}")
-    if not np.all(np.isfinite(actual)):
-        raise AssertionError(f"{what}: your output contains NaN or infinity")
-    diff = np.abs(actual - expected)
-    if diff.size and diff.max() > atol:
-        where = np.unravel_index(int(diff.argmax()), diff.shape)
-        raise AssertionError(f"{what}: wrong value at index {tuple(int(i) for i in where)}: yours {actual[where]:.6g}, "
-                             f"expected {expected[where]:.6g} ({int((diff > atol).sum())} of {diff.size} values differ)")
+#: Compares a saved output with a reference computed here within ``atol`` and names the first differing index: the
+#: comparison the visible tests make (cnnbook.grading), run in this process on the loaded artifact.
+expect_array = _visible.expect_array
+#: Judges a train-only augmentation from the outputs of the loaded model and base (chapter 6's visible test's rule).
+expect_train_only = _visible.judge_train_only
+#: Judges a training pipeline from the batches the kernel handed in (chapter 6's visible test's rule).
+expect_pipeline = _visible.judge_pipeline
 
 
 # ------------------------------------------------------------------------------------------ thresholds and tasks
@@ -262,6 +254,37 @@ class QualityTask:
     weak: dict = field(default_factory=dict)    # grade_id -> source of a plausible weak solution
     weak_name: str = ""
     unit: str = "accuracy"
+
+
+def weak_mlp(name: str, data: str, hidden: int, epochs: int) -> str:
+    """The source of a plausible weak answer for calibration: ``name`` = a multilayer perceptron on 28x28x1 images
+    (Flatten, Dense(hidden), Dense(10)), no convolution, fit on ``data``'s training split."""
+    return (f"inputs = keras.Input((28, 28, 1))\n"
+            f"x = layers.Flatten()(layers.Rescaling(1 / 255)(inputs))\n"
+            f"{name} = keras.Model(inputs, layers.Dense(10, activation='softmax')("
+            f"layers.Dense({hidden}, activation='relu')(x)))\n"
+            f"{name}.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n"
+            f"history = {name}.fit({data}.x_train[..., None], {data}.y_train, batch_size=64, epochs={epochs}, "
+            "verbose=0)\n")
+
+
+def band_check(assignment: str, task: str, band: int, metric: Callable, message: str, *,
+               artifact: str | None = None, expect: Callable | None = None, bands: Callable | None = None):
+    """The check of one calibrated band of ``task`` (PROTOCOL §3): load the artifact, ``expect(model)`` (shape,
+    budget, layers: a plain AssertionError), measure ``metric(model)``; under the band, ``BelowThreshold``.
+
+    ``message`` is formatted with ``value`` (the measure), ``level`` (the band's), ``band`` (1-based) and
+    ``params`` (the saved model's parameter count). ``bands(profile)`` replaces the calibration lookup."""
+    def check(art: Artifacts) -> None:
+        model = art.model(artifact or task)
+        if expect is not None:
+            expect(model)
+        level = (bands(art.profile) if bands else thresholds(assignment, task, art.profile))[band]
+        value = metric(model)
+        if value < level:
+            raise BelowThreshold(message.format(value=value, level=level, band=band + 1, params=params(model)))
+    check.__name__ = f"check_{task}_band{band + 1}"
+    return check
 
 
 def calibration() -> dict:

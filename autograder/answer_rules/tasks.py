@@ -119,17 +119,3 @@ def disagreement(art, name: str, trusted: dict[str, np.ndarray], atol: float = 1
             return [f"{name}: the kernel's outputs differ from the answer cell run alone (case {key}): the kernel "
                     "may have been tampered with; the trusted re-run was scored"]
     return []
-
-
-def expect_close(actual: np.ndarray, expected, what: str, atol: float = 1e-5) -> None:
-    """Assert two arrays agree within ``atol``; name the first index that differs."""
-    expected = np.asarray(expected, dtype="float64")
-    if actual.shape != expected.shape:
-        raise AssertionError(f"{what}: your output has shape {actual.shape}, expected {expected.shape}")
-    if not np.all(np.isfinite(actual)):
-        raise AssertionError(f"{what}: your output contains NaN or infinity")
-    diff = np.abs(actual - expected)
-    if diff.size and diff.max() > atol:
-        where = np.unravel_index(int(diff.argmax()), diff.shape)
-        raise AssertionError(f"{what}: wrong value at index {tuple(int(i) for i in where)}: yours "
-                             f"{actual[where]:.6g}, expected {expected[where]:.6g}")

@@ -13,13 +13,7 @@ MAX_MACS = 200_000_000   # the grader's cost limit per image (the reference need
 BAND_CELLS = ("test_quality_band1", "test_quality_band2", "test_quality_band3")
 
 #: A plausible weak answer, for calibration: it must miss the top band on every run.
-WEAK_SOURCE = """\
-inputs = keras.Input((28, 28, 1))
-x = layers.Flatten()(layers.Rescaling(1 / 255)(inputs))
-best_model = keras.Model(inputs, layers.Dense(10, activation="softmax")(layers.Dense(64, activation="relu")(x)))
-best_model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-history = best_model.fit(mnist.x_train[..., None], mnist.y_train, batch_size=64, epochs=8, verbose=0)
-"""
+WEAK_SOURCE = trusted.weak_mlp("best_model", "mnist", hidden=64, epochs=8)
 
 
 def heldout_accuracy(model) -> float:
@@ -27,22 +21,18 @@ def heldout_accuracy(model) -> float:
     return trusted.accuracy(model, *trusted.heldout("mnist"))
 
 
-def _band(i: int):
-    def check(art: trusted.Artifacts) -> None:
-        model = art.model("best_model")
-        trusted.expect_budget(model, max_params=BUDGET - 1, max_macs=MAX_MACS, what="best_model")
-        bands = trusted.thresholds(ASSIGNMENT, TASK, art.profile)
-        acc = heldout_accuracy(model)
-        if acc < bands[i]:
-            raise trusted.BelowThreshold(
-                f"best_model ({trusted.params(model):,} parameters) classifies {acc:.1%} of the held-out digits "
-                f"correctly; band {i + 1} needs {bands[i]:.1%} — train a few epochs more, add batch normalisation "
-                "after each convolution, or widen the convolutions within the budget")
-    check.__name__ = f"check_band{i + 1}"
-    return check
+def within_budget(model) -> None:
+    """The saved best_model is under the parameter and MAC budgets."""
+    trusted.expect_budget(model, max_params=BUDGET - 1, max_macs=MAX_MACS, what="best_model")
 
 
-CHECKS = {gid: _band(i) for i, gid in enumerate(BAND_CELLS)}
+BELOW = ("best_model ({params:,} parameters) classifies {value:.1%} of the held-out digits correctly; band {band} "
+         "needs {level:.1%} — train a few epochs more, add batch normalisation after each convolution, or widen the "
+         "convolutions within the budget")
+
+
+CHECKS = {gid: trusted.band_check(ASSIGNMENT, TASK, i, heldout_accuracy, BELOW, expect=within_budget)
+          for i, gid in enumerate(BAND_CELLS)}
 
 
 def _blocks():
