@@ -1,6 +1,7 @@
 """Calibrate every model-quality threshold from the reference solutions (autograder/PROTOCOL.md §6).
 
-    nice -n 10 .venv/bin/python autograder/calibrate.py [ASSIGNMENT ...] [--seeds 5] [--threads 1 2] [--quick]
+    nice -n 10 .venv/bin/python autograder/calibrate.py [ASSIGNMENT ...] [--task NAME] [--seeds 5] [--threads 1 2]
+                                                        [--quick]
 
 For each task that a check module declares in TASKS, it runs the task's cells of the solution notebook once per
 seed and thread count (a fresh kernel each time, the grading kernel's environment), saves the trained model, and
@@ -119,10 +120,15 @@ def derive(task: trusted.QualityTask, ref: list[float], weak: list[float]) -> tu
     return bands, problems
 
 
-def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool) -> tuple[dict, list[str]]:
-    """Calibrate every task of one assignment; return its report entry and the broken rules."""
+def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool,
+              only: list[str] | None = None) -> tuple[dict, list[str]]:
+    """Calibrate every task of one assignment (or the tasks named in ``only``); return its entry and broken rules."""
     module = trusted.load_checks(assignment)
     tasks = getattr(module, "TASKS", {}) if module else {}
+    unknown = sorted(set(only or ()) - set(tasks))
+    if unknown:
+        raise SystemExit(f"calibrate: {assignment} has no tasks {unknown}; its tasks are {sorted(tasks)}")
+    tasks = {name: task for name, task in tasks.items() if not only or name in only}
     if not tasks:
         print(f"{assignment}: no model-quality tasks (no TASKS in autograder/checks/{assignment}.py)")
         return {}, []
@@ -167,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--quick", action="store_true", help="one seed, one thread, no weak run, nothing written")
+    parser.add_argument("--task", action="append", help="only this task (repeatable); the others keep their entry")
     args = parser.parse_args(argv)
     names = args.assignments or sorted(p.stem for p in trusted.CHECKS_DIR.glob("ch*.py"))
     seeds, threads = (1, [1]) if args.quick else (args.seeds, args.threads)
@@ -174,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         print("calibrate: warning: the protocol asks for at least 5 seeds at 1 and 2 threads", file=sys.stderr)
     report, problems = trusted.calibration(), []
     for name in names:
-        entry, broken = calibrate(name, seeds, threads, args.quick)
+        entry, broken = calibrate(name, seeds, threads, args.quick, args.task)
         problems += broken
         if entry:
             for task, value in entry.items():

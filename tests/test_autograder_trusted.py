@@ -145,11 +145,40 @@ def test_every_registered_check_names_a_graded_cell_of_its_assignment():
             assert set(task.cells) <= ids
 
 
-def test_the_notebook_shows_the_calibrated_bands():
-    bands = trusted.thresholds("ch05_architectures", "best_model", "sample")    # oracle: calibration.json
-    cell = next(c for c in nbformat.read(SOLUTION, 4).cells if c.metadata.get("nbgrader", {}).get("grade_id") == "bands")
+def test_at_least_40_percent_of_the_points_grade_a_model_the_student_trained():
+    # Oracle: the points in the source notebooks (nbgrader's max_score), and the checks that measure a saved,
+    # trained model on held-out data or read its budget from the file (marked trained_model in autograder/checks).
+    total = trained = 0
+    for source in sorted((REPO / "solutions").glob("*/*.ipynb")):
+        module = trusted.load_checks(source.parent.name)
+        checks = getattr(module, "CHECKS", {}) if module else {}
+        for cell in nbformat.read(source, 4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade"):
+                total += meta.get("points", 0)
+                trained += meta.get("points", 0) if getattr(checks.get(meta["grade_id"]), "trained_model", False) else 0
+    assert trained / total >= 0.40, f"{trained} of {total} points grade a trained model"
+
+
+#: (assignment, task, the grade_id of the cell that shows the task's bands to the student)
+SHOWN_BANDS = [("ch04_training", "fashion_model", "bands"), ("ch05_architectures", "best_model", "bands"),
+               ("ch07_transfer", "fine_tuned", "setup"), ("ch08_detection", "box_model", "box_bands"),
+               ("ch08_detection", "unet", "unet_bands")]
+#: Tasks whose sample bands are provisional, named in their check module (the oracle there, not calibration.json).
+PROVISIONAL = {("ch08_detection", "unet")}
+
+
+@pytest.mark.parametrize("assignment, task, grade_id", SHOWN_BANDS)
+def test_the_notebook_shows_the_calibrated_bands(assignment, task, grade_id):
+    if (assignment, task) in PROVISIONAL:
+        bands = trusted.load_checks(assignment).PROVISIONAL[task]
+        assert "sample" not in trusted.calibration().get(assignment, {}).get(task, {})
+    else:
+        bands = trusted.thresholds(assignment, task, "sample")    # oracle: calibration.json
+    source = next((REPO / "solutions" / assignment).glob("*.ipynb"))
+    cell = next(c for c in nbformat.read(source, 4).cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
     shown = re.search(r"sample=\(([^)]*)\)", cell.source).group(1)
-    assert tuple(float(v) for v in shown.split(",")) == bands
+    assert tuple(float(v) for v in shown.split(",") if v.strip()) == bands
 
 
 def test_hidden_model_cells_only_hand_in_the_model():

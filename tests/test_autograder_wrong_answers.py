@@ -197,7 +197,8 @@ def test_ch03_softmax_model_never_trained_misses_the_floor(tmp_path):
     nb, folder = graded("ch03_counting", tmp_path, {"train_budget": NEVER_TRAINED},
                         skip=("test_count_params", "test_count_macs", "test_formulas", "test_budget"))
     status, message = verdict("ch03_counting", "test_budget_trained", nb, folder)
-    assert status == "fail" and "held-out shapes" in message, message
+    # under the floor: "below" (a measured quality the kernel cannot foresee, never flagged as a disagreement)
+    assert status == "below" and "held-out shapes" in message, message
 
 
 # ------------------------------------------------------------------------------------- chapter 5: blocks
@@ -284,7 +285,7 @@ def test_ch06_wrong_answers_fail_and_the_augmented_model_beats_the_baseline(repl
     nb, folder = graded("ch06_augmentation", tmp_path, replace)
     for gid in trusted.load_checks("ch06_augmentation").CHECKS:
         status, message = verdict("ch06_augmentation", gid, nb, folder)
-        assert (status == "fail") == (gid in failing), (gid, status, message)
+        assert (status in ("fail", "below")) == (gid in failing), (gid, status, message)
 
 
 # ------------------------------------------------------------------------------------- calibrated floors

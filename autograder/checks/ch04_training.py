@@ -151,6 +151,8 @@ def check_budget(art: trusted.Artifacts) -> None:
     within_budget(model)
 
 
+check_budget.trained_model = True   # the budget is read from the trained model the student saved
+
 BELOW = ("fashion_model ({params:,} parameters) classifies {value:.1%} of the held-out Fashion-MNIST images "
          "correctly; band {band} needs {level:.1%} — train an epoch or two more, add batch normalisation after each "
          "convolution, or end with a lower learning rate")

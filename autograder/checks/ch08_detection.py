@@ -12,10 +12,15 @@ from cnnbook import canvases, detection
 
 ASSIGNMENT = "ch08_detection"
 BUDGET = 200_000
-#: Provisional bands (mean IoU on held-out canvases) until autograder/calibrate.py writes this chapter's entry: set
-#: from single runs of the lesson's models (box: 0.61; the lesson's U-Net: 0.126, all-background 0.08), NOT yet
-#: calibrated over seeds; the notebook's bands cells show the same numbers.
-FALLBACK = {"box_model": (0.45, 0.55), "unet": (0.095, 0.11)}
+#: The ``full`` profile's bands are the exercise's own: calibrating them needs the downloaded MNIST. The ``sample``
+#: bands are autograder/calibration.json's (autograder/calibrate.py over 5 seeds at 1 and 2 threads).
+FULL_BANDS = {"box_model": (0.6, 0.7), "unet": (0.3, 0.4)}
+#: The U-Net's sample bands are NOT calibrated: autograder/calibrate.py breaks its rule on them. Over 5 seeds at 1
+#: and 2 threads the reference U-Net reaches a mean IoU of 0.106-0.123, and the weak answer (one 3x3 convolution,
+#: one epoch) 0.117-0.127: the sample profile's reference U-Net is no better than one convolution, so no band can
+#: tell them apart. These are the bands calibration derived from the reference runs (each clears them by a point);
+#: they hold until the reference U-Net is fixed and calibrated (issue 15).
+PROVISIONAL = {"unet": (0.085, 0.095)}
 HELDOUT_CANVASES = 300
 
 
@@ -95,24 +100,21 @@ def unet_miou(model) -> float:
     return detection.mean_iou(data.masks, out.argmax(-1), 11)
 
 
-def _bands(art, task):
-    try:
-        return trusted.thresholds(ASSIGNMENT, task, art.profile)
-    except RuntimeError:  # no calibration entry yet
-        return FALLBACK[task]
+def _bands(profile, task):
+    if profile == "full":
+        return FULL_BANDS[task]
+    return PROVISIONAL[task] if task in PROVISIONAL else trusted.thresholds(ASSIGNMENT, task, profile)
+
+
+def _within_budget(task):
+    return lambda model: trusted.expect_budget(model, max_params=BUDGET - 1, what=task)
 
 
 def _band(task, metric, i, advice):
-    def check(art: trusted.Artifacts) -> None:
-        model = art.model(task)
-        trusted.expect_budget(model, max_params=BUDGET - 1, what=task)
-        bands = _bands(art, task)
-        value = metric(model)
-        if value < bands[i]:
-            raise trusted.BelowThreshold(f"{task}: mean IoU {value:.3f} on the grader's held-out canvases; band "
-                                         f"{i + 1} needs {bands[i]:.2f} — {advice}")
-    check.__name__ = f"check_{task}_band{i + 1}"
-    return check
+    return trusted.band_check(ASSIGNMENT, task, i, metric, expect=_within_budget(task),
+                              bands=lambda profile: _bands(profile, task),
+                              message=f"{task}: mean IoU {{value:.3f}} on the grader's held-out canvases; band "
+                                      f"{{band}} needs {{level:.3f}} — {advice}")
 
 
 CHECKS = {"test_pairwise_iou": check_iou, "test_nms": check_nms}
@@ -125,14 +127,14 @@ INPUTS = {"pairwise_iou": iou_inputs, "nms": nms_inputs}
 TASKS = {
     "box_model": trusted.QualityTask(
         cells=("imports", "box_bands", "box_model"), artifact="box_model", metric=box_miou,
-        fixed=FALLBACK["box_model"], derive_top=False,
+        fixed=(0.55,), derive_top=True,
         weak={"box_model": "box_model = keras.Sequential([keras.Input((64, 64, 1)), layers.Flatten(), "
                            "layers.Dense(4, activation='sigmoid')])\nbox_model.compile('adam', 'mse')\n"
                            "box_model.fit(one_train.images[..., None] / 255, boxes_train, epochs=2, verbose=0)\n"},
         weak_name="a linear model on the raw pixels, two epochs", unit="mean IoU"),
     "unet": trusted.QualityTask(
         cells=("imports", "unet_bands", "unet"), artifact="unet", metric=unet_miou,
-        fixed=FALLBACK["unet"], derive_top=False,
+        fixed=(0.085,), derive_top=True,
         weak={"unet": "unet = keras.Sequential([keras.Input((64, 64, 1)), layers.Rescaling(1 / 255), "
                       "layers.Conv2D(11, 3, padding='same', activation='softmax')])\n"
                       "unet.compile('adam', 'sparse_categorical_crossentropy')\n"
