@@ -146,6 +146,6 @@ def load_pets(size: int = 128, limit: int | None = None, cache_dir=None) -> tupl
             continue
         xs.append(np.asarray(Image.open(pictures[trimap.stem]).convert("RGB").resize((size, size))))
         ys.append(np.asarray(Image.open(trimap).resize((size, size), Image.NEAREST)).astype(np.uint8) - 1)
-    print(f"oxford_pets [full: Oxford-IIIT Pets via keras.utils.get_file, cached in {cache}] {len(xs):,} images · "
-          f"{size}x{size}x3 uint8 · 3 mask classes (pet, background, border)")
+    print(f"oxford_pets [full: Oxford-IIIT Pets via keras.utils.get_file, md5-checked, cached in {cache}] "
+          f"{len(xs):,} images · {size}x{size}x3 uint8 · 3 mask classes (pet, background, border)")
     return np.stack(xs), np.stack(ys)

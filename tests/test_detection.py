@@ -268,3 +268,22 @@ def test_full_profile_pets_without_network_names_sample(tmp_path, monkeypatch):
     monkeypatch.setattr(canvases, "PETS", (("oxford_pets/images", "http://127.0.0.1:9/images.tar.gz"),))
     with pytest.raises(data.DownloadError, match="sample"):
         canvases.load_pets(cache_dir=tmp_path)
+
+
+def test_full_profile_pets_archives_are_fetched_with_their_md5(tmp_path, monkeypatch):
+    # Oracle: the md5s torchvision's OxfordIIITPet checks for images.tar.gz and annotations.tar.gz
+    import urllib.error
+
+    from cnnbook import data
+
+    seen = {}
+
+    def record(fname, origin, file_hash=None, **kwargs):
+        seen[fname] = file_hash
+        raise urllib.error.URLError("offline")  # fake only the download: nothing is fetched
+    monkeypatch.setattr(keras.utils, "get_file", record)
+    for relative, origin in canvases.PETS:
+        monkeypatch.setattr(canvases, "PETS", ((relative, origin),))
+        with pytest.raises(data.DownloadError):
+            canvases.load_pets(cache_dir=tmp_path)
+    assert seen == {"images": "5c4f3ee8e5d25df40f4fd59a7f44e54c", "annotations": "95a8c909bbe2e81eed6a22bccdf3f68f"}
