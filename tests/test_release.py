@@ -50,3 +50,19 @@ def test_stale_release_is_detected(repo, tmp_path):
     diffs = release.differences(a, b)
     assert any("differs" in d for d in diffs) and not any("missing from notebooks" in d for d in diffs)
     assert any("extra.ipynb: not produced by nbgrader" in d for d in diffs)
+
+
+def test_every_exercise_task_has_a_collapsed_hint(repo):
+    # Oracle: the task headings of each source notebook ("## 1.", "## Part 2", "## Task 3", "## The task"), read by eye
+    import re
+
+    heading = re.compile(r"^## (\d+\.|Part \d|Task \d|The task)")
+    tasks, missing = 0, []
+    for source in sorted((repo / "solutions").glob("*/*.ipynb")):
+        for cell in json.loads(source.read_text())["cells"]:
+            text = "".join(cell["source"])
+            if cell["cell_type"] == "markdown" and heading.match(text):
+                tasks += 1
+                if "<details><summary>Hint" not in text:
+                    missing.append(f"{source.parent.name}: {text.splitlines()[0]}")
+    assert tasks >= 25 and missing == []
