@@ -97,7 +97,10 @@ def test_ch05_best_model_is_scored_by_the_trusted_step_from_the_saved_model(tmp_
     course.collect(root, CH05, inbox)
     results = {r.student: r for r in course.autograde(root, CH05, jobs=2)}
 
-    assert band_scores(root, "alice") == dict.fromkeys(BAND_CELLS, 1.0)
+    points = {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"]["points"])  # the source's
+              for c in json.loads((REPO / "solutions" / CH05 / CH05_NB).read_text())["cells"]
+              if c["metadata"].get("nbgrader", {}).get("grade_id") in BAND_CELLS}
+    assert band_scores(root, "alice") == points and set(points) == set(BAND_CELLS)
     assert results["alice"].score == results["alice"].max_score and results["alice"].flags == []
     assert band_scores(root, "bob") == dict.fromkeys(BAND_CELLS, 0.0) and results["bob"].score == 0
     assert band_scores(root, "carol") == dict.fromkeys(BAND_CELLS, 0.0)
