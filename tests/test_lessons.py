@@ -76,3 +76,17 @@ def test_masked_parts_and_papermill_injection_are_not_regressions():
 def test_regenerate_takes_the_executed_outputs():
     committed, ran = _lesson(["1\n"]), _lesson(["2\n"])
     assert regression.regenerate(committed, ran) and regression.compare(committed, ran) == ""
+
+
+@pytest.mark.parametrize("lesson", sorted(p.name for p in (ROOT / "book").glob("ch*.ipynb")))
+def test_every_lesson_ends_with_a_self_check_of_5_to_10_hidden_answers_and_a_going_further_list(lesson):
+    # Oracle: issue 17's rule, read by hand (5-10 questions, answers collapsed until clicked, then "going further")
+    import json
+    import re
+
+    cells = json.loads((ROOT / "book" / lesson).read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "## Self-check" in text and "## Going further" in text, lesson
+    check = text[text.index("## Self-check"):text.index("## Going further")]
+    questions = re.findall(r"^\d+\. ", check, re.M)
+    assert 5 <= len(questions) <= 10 and check.count("<details><summary>Answer") == len(questions), lesson
