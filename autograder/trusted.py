@@ -269,17 +269,19 @@ def weak_mlp(name: str, data: str, hidden: int, epochs: int) -> str:
 
 
 def band_check(assignment: str, task: str, band: int, metric: Callable, message: str, *,
-               artifact: str | None = None, expect: Callable | None = None, bands: Callable | None = None):
+               artifact: str | None = None, expect: Callable | None = None, uncalibrated: dict | None = None):
     """The check of one calibrated band of ``task`` (PROTOCOL §3): load the artifact, ``expect(model)`` (shape,
     budget, layers: a plain AssertionError), measure ``metric(model)``; under the band, ``BelowThreshold``.
 
     ``message`` is formatted with ``value`` (the measure), ``level`` (the band's), ``band`` (1-based) and
-    ``params`` (the saved model's parameter count). ``bands(profile)`` replaces the calibration lookup."""
+    ``params`` (the saved model's parameter count). ``uncalibrated`` names, per profile, bands the check module sets
+    itself instead of calibration.json's (the ``full`` profile, or a task calibration refused), each said why there."""
     def check(art: Artifacts) -> None:
         model = art.model(artifact or task)
         if expect is not None:
             expect(model)
-        level = (bands(art.profile) if bands else thresholds(assignment, task, art.profile))[band]
+        own = (uncalibrated or {}).get(art.profile)
+        level = (own if own is not None else thresholds(assignment, task, art.profile))[band]
         value = metric(model)
         if value < level:
             raise BelowThreshold(message.format(value=value, level=level, band=band + 1, params=params(model)))

@@ -12,7 +12,8 @@ import trusted
 ASSIGNMENT = "ch07_transfer"
 TASK = "fine_tuned"
 CLASSES = (5, 6, 7, 8, 9)
-FULL_BANDS = (0.9,)
+#: Bands set here instead of calibration.json's: ``full``, the exercise's own (see the module docstring).
+UNCALIBRATED = {TASK: {"full": (0.9,)}}
 
 #: A plausible weak answer, for calibration: the new head trained for one epoch, the base never fine-tuned.
 WEAK_SOURCE = """\
@@ -30,11 +31,6 @@ def heldout_accuracy(model) -> float:
     return trusted.accuracy(model, x[keep], np.searchsorted(np.asarray(CLASSES), y[keep]))
 
 
-def bands(profile: str) -> tuple[float, ...]:
-    """The calibrated band for ``sample``; the exercise's own for ``full`` (see the module docstring)."""
-    return FULL_BANDS if profile == "full" else trusted.thresholds(ASSIGNMENT, TASK, profile)
-
-
 def five_outputs(model) -> None:
     """The saved model classifies 28x28x1 digits into 5 classes."""
     if model.output_shape[-1] != 5:
@@ -43,7 +39,7 @@ def five_outputs(model) -> None:
 
 
 CHECKS = {"test_fine_tune": trusted.band_check(
-    ASSIGNMENT, TASK, 0, heldout_accuracy, expect=five_outputs, bands=bands,
+    ASSIGNMENT, TASK, 0, heldout_accuracy, expect=five_outputs, uncalibrated=UNCALIBRATED[TASK],
     message="on the held-out digits 5-9 your fine-tuned model's accuracy is {value:.1%}; it needs {level:.1%}: "
             "train the new head first, then fine-tune the top block with a low learning rate")}
 
