@@ -61,13 +61,14 @@ _REMOTE = MappingProxyType({
     "cifar10": (("cifar-10-batches-py-target", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", True),),
     "flowers": (("flower_photos",
                  "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz", True),),
-    "cats_vs_dogs": (("cats_and_dogs_filtered",
-                      "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip", True),),
+    "cats_vs_dogs": (("cats_vs_dogs_petimages", "https://download.microsoft.com/download/3/E/1/"
+                      "3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip", True),),
 })
 #: The hash ``keras.utils.get_file`` checks for every ``full`` download (sha256, or md5 where that is what the
 #: publisher gives). MNIST and CIFAR-10: the sha256 ``keras.datasets`` checks. Fashion-MNIST: the md5s Zalando
 #: publishes for its four .gz files (Keras's copies have the same sizes, 26,421,880 bytes for the training images).
-#: Flowers: the sha256 TensorFlow Datasets records for ``flower_photos.tgz`` (its ``url_checksums/tf_flowers.txt``).
+#: Flowers and cats vs dogs: the sha256 TensorFlow Datasets 4.9.10 records for ``flower_photos.tgz`` and Microsoft's
+#: ``kagglecatsanddogs_5340.zip`` (824,887,076 bytes), in its ``url_checksums/tf_flowers.txt`` and ``cats_vs_dogs.txt``.
 _FILE_HASHES = MappingProxyType({
     "mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
     "fashion-mnist/train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
@@ -76,15 +77,14 @@ _FILE_HASHES = MappingProxyType({
     "fashion-mnist/t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
     "cifar-10-batches-py-target": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
     "flower_photos": "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c",
+    "cats_vs_dogs_petimages": "b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9",
     # Oxford-IIIT Pets (cnnbook.canvases.PETS, chapter 8): the md5s torchvision's OxfordIIITPet checks
     "oxford_pets/images": "5c4f3ee8e5d25df40f4fd59a7f44e54c",
     "oxford_pets/annotations": "95a8c909bbe2e81eed6a22bccdf3f68f",
 })
-#: The one download no publisher gives a checksum for (nor keras, nor TensorFlow Datasets, nor Google's tutorial):
-#: fetched unchecked, and its summary line says so.
-_NO_PUBLISHED_HASH = MappingProxyType({
-    "cats_and_dogs_filtered": "Google's filtered cats-vs-dogs subset has no published checksum",
-})
+#: ``cats_vs_dogs`` (full): a seeded subset of Microsoft's 25,000 photos, as many per class as Google's filtered set
+#: has (that zip has no published checksum, so the course reads Microsoft's checksummed original instead).
+CATS_DOGS_PER_CLASS = 1500
 #: md5 of the decompressed Fashion-MNIST idx files (published with the original); checks Debian's recompressed copy.
 _FASHION_CONTENT_MD5 = MappingProxyType({
     "train-labels-idx1-ubyte.gz": "9018921c3c673c538a1fc5bad174d6f9",
@@ -467,27 +467,54 @@ def _full_photos(name: str, folder: Path, size: int) -> Splits:
         parts = (x[train], y[train], x[val], y[val], x[test], y[test])
         source = "TensorFlow flowers photos via keras.utils.get_file (CC BY 2.0, see its LICENSE.txt)"
         return Splits(name, "full", source, FLOWERS_CLASSES, *parts)
-    root = folder / "cats_and_dogs_filtered"
-    x_train, y_train = _read_image_folder(root / "train", ("cats", "dogs"), size)
-    x_rest, y_rest = _read_image_folder(root / "validation", ("cats", "dogs"), size)
-    val, test = split_indices(y_rest, (len(y_rest) // 2,))
-    source = "cats vs dogs (filtered Kaggle subset) via keras.utils.get_file, unverified: no published checksum"
-    return Splits(name, "full", source, CATS_DOGS_CLASSES, x_train, y_train, x_rest[val], y_rest[val],
-                  x_rest[test], y_rest[test])
+    files, skipped = _pet_images(folder / "PetImages")
+    y = np.array([label for _, label in files], "uint8")
+    rng = np.random.default_rng(SEED)
+    per_class = [np.flatnonzero(y == label) for label in (0, 1)]
+    chosen = np.sort(np.concatenate([rng.choice(members, min(CATS_DOGS_PER_CLASS, len(members)), replace=False)
+                                     for members in per_class]))
+    x, y = _decode([files[i][0] for i in chosen], size), y[chosen]
+    n = len(y) // 6
+    val, test, train = split_indices(y, (n, n))
+    source = (f"cats vs dogs (Microsoft's PetImages, the Kaggle photos) via keras.utils.get_file, sha256-checked; "
+              f"{skipped:,} files that are not JPEG skipped (as TensorFlow Datasets does), a seeded "
+              f"{len(y):,}-photo subset")
+    return Splits(name, "full", source, CATS_DOGS_CLASSES, x[train], y[train], x[val], y[val], x[test], y[test])
+
+
+def _pet_images(root: Path) -> tuple[list[tuple[Path, int]], int]:
+    """List Microsoft's ``PetImages/{Cat,Dog}/*.jpg`` with labels, skipping files without a JFIF header (ch. 6-7)."""
+    if not all((root / d).is_dir() for d in ("Cat", "Dog")):
+        raise FileNotFoundError(f"expected folders Cat and Dog under {root}: delete {root.parent} to download it again")
+    files, skipped = [], 0
+    for label, d in enumerate(("Cat", "Dog")):
+        for p in sorted((root / d).iterdir(), key=lambda q: q.name):
+            if p.suffix.lower() != ".jpg":
+                continue
+            with open(p, "rb") as f:
+                if b"JFIF" in f.read(10):
+                    files.append((p, label))
+                else:
+                    skipped += 1
+    return files, skipped
 
 
 def _read_image_folder(root: Path, class_dirs: tuple[str, ...], size: int) -> tuple[np.ndarray, np.ndarray]:
     """Decode every JPEG/PNG under ``root/<class>/`` as RGB uint8 resized to ``size`` x ``size``, in sorted order."""
-    import keras
-
     if not all((root / d).is_dir() for d in class_dirs):
         raise FileNotFoundError(f"expected folders {', '.join(class_dirs)} under {root}: delete {root} to download "
                                 "it again")
     files = [(p, label) for label, d in enumerate(class_dirs) for p in sorted((root / d).iterdir())
              if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
-    images = np.stack([np.asarray(keras.utils.load_img(p, color_mode="rgb", target_size=(size, size)), "uint8")
-                       for p, _ in files])
-    return images, np.array([label for _, label in files], "uint8")
+    return _decode([p for p, _ in files], size), np.array([label for _, label in files], "uint8")
+
+
+def _decode(paths, size: int) -> np.ndarray:
+    """Decode image files as RGB uint8 resized to ``size`` x ``size`` (chapters 6-7)."""
+    import keras
+
+    return np.stack([np.asarray(keras.utils.load_img(p, color_mode="rgb", target_size=(size, size)), "uint8")
+                     for p in paths])
 
 
 # ----------------------------------------------------------------------------------------------- input pipeline

@@ -318,11 +318,12 @@ def lite0_classifier(base, num_classes: int, *, head=None, dropout: float = 0.2,
     return model
 
 
-def feature_head(num_features: int, num_classes: int, *, dropout: float = 0.2):
-    """Return (model, head): dropout and a softmax Dense on cached features; ``head`` can go on the base later (ch. 7)."""
+def feature_head(num_features: int, num_classes: int, *, dropout: float = 0.2, l2: float = 0.0):
+    """Return (model, head): dropout and a softmax Dense (L2 weight ``l2``) on cached features, for the base later (ch. 7)."""
     keras = _keras()
     inputs = keras.Input((num_features,), name="features")
-    head = keras.layers.Dense(num_classes, activation="softmax", name="head_dense")
+    regulariser = keras.regularizers.L2(l2) if l2 else None
+    head = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regulariser, name="head_dense")
     return keras.Model(inputs, head(keras.layers.Dropout(dropout, name="head_dropout")(inputs)), name="head"), head
 
 

@@ -444,9 +444,6 @@ def test_every_full_download_has_a_hash_that_get_file_checks(tmp_path, monkeypat
 
     for name, entries in D._REMOTE.items():
         for relative, origin, _ in entries:
-            if relative in D._NO_PUBLISHED_HASH:  # the one exception, named with its reason
-                assert relative not in D._FILE_HASHES and name == "cats_vs_dogs"
-                continue
             digest = D._FILE_HASHES.get(relative, "")
             assert len(digest) in (32, 64) and int(digest, 16) >= 0, f"{name}: {origin} has no hash"
     seen = {}
@@ -516,19 +513,30 @@ def test_full_flowers_reads_the_photo_folders(tmp_path, monkeypatch, serve):
     assert D.load("flowers", "full", image_size=16, cache_dir=tmp_path / "cache", verbose=False).sizes == data.sizes
 
 
-def test_full_cats_vs_dogs_reads_the_zip(tmp_path, serve):
-    archive = tmp_path / "cats_and_dogs_filtered.zip"
+def test_full_cats_vs_dogs_reads_microsofts_zip_checked_and_skips_what_is_not_jpeg(tmp_path, serve, monkeypatch):
+    """Layout and rule of TensorFlow Datasets' cats_vs_dogs: PetImages/{Cat,Dog}/N.jpg, files without JFIF skipped."""
+    archive = tmp_path / "kagglecatsanddogs_5340.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        for split, count in (("train", 6), ("validation", 4)):
-            for label, animal in enumerate(("cats", "dogs")):
-                for i in range(count):
-                    zf.writestr(f"cats_and_dogs_filtered/{split}/{animal}/{animal[:-1]}.{i}.jpg",
-                                jpeg((0, 0, 250 * label)))
+        zf.writestr("readme[1].txt", "Microsoft's readme")
+        for label, animal in enumerate(("Cat", "Dog")):
+            for i in range(9):
+                zf.writestr(f"PetImages/{animal}/{i}.jpg", jpeg((0, 0, 250 * label)))
+            zf.writestr(f"PetImages/{animal}/666.jpg", b"\x00" * 40)  # a corrupt file, as in the real archive
+            zf.writestr(f"PetImages/{animal}/Thumbs.db", b"windows thumbnails")
+    monkeypatch.setattr(D, "CATS_DOGS_PER_CLASS", 6)
     serve({url("cats_vs_dogs"): archive})
     data = D.load("cats_vs_dogs", "full", image_size=12, cache_dir=tmp_path / "cache", verbose=False)
-    assert data.sizes == {"train": 12, "val": 4, "test": 4} and data.class_names == ("cat", "dog")
+    assert data.sizes == {"train": 8, "val": 2, "test": 2} and data.class_names == ("cat", "dog")
     assert np.array_equal(data.x_train[..., 2].mean(axis=(1, 2)) > 125, data.y_train == 1)
-    assert "unverified: no published checksum" in data.summary()  # the unhashed download says so
+    assert "sha256-checked; 2 files that are not JPEG skipped" in data.summary()
+    assert D._FILE_HASHES["cats_vs_dogs_petimages"] == hashlib.sha256(archive.read_bytes()).hexdigest()  # served
+
+
+def test_cats_vs_dogs_hash_is_the_one_tensorflow_datasets_records():
+    """Oracle: TFDS 4.9.10 url_checksums/cats_vs_dogs.txt (sha256 b7974bd0..., 824,887,076 bytes) for this URL."""
+    assert url("cats_vs_dogs").endswith("3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip")
+    assert D._FILE_HASHES["cats_vs_dogs_petimages"] == \
+        "b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9"
 
 
 def test_full_refuses_an_unwritable_cache_instead_of_falling_back(tmp_path):
