@@ -184,6 +184,16 @@ def test_the_notebook_shows_the_graders_bands(assignment, task, grade_id):
         assert tuple(float(v) for v in shown.split(",") if v.strip()) == expected, profile
 
 
+def test_ch07_notebook_shows_the_graders_ceiling():
+    # Oracle: CEILING of autograder/checks/ch07_transfer.py (students on Colab see only the notebook)
+    ceiling = trusted.load_checks("ch07_transfer").CEILING
+    source = REPO / "solutions" / "ch07_transfer" / "ch07_transfer_exercises.ipynb"
+    cell = next(c for c in nbformat.read(source, 4).cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    shown = re.search(r"CEILING = pick\(PROFILE, sample=([0-9.]+), full=(None|[0-9.]+)\)", cell.source)
+    assert float(shown.group(1)) == ceiling["sample"] and (shown.group(2) == "None") == ("full" not in ceiling)
+    assert ceiling["sample"] > max(trusted.calibration()["ch07_transfer"]["fine_tuned"]["sample"]["bands"])
+
+
 def test_hidden_model_cells_only_hand_in_the_model():
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nbformat.read(SOLUTION, 4).cells}
     for gid in ("test_quality_band1", "test_quality_band2", "test_quality_band3"):

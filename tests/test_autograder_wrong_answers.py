@@ -1,4 +1,4 @@
-"""Plausible wrong answers of chapters 1, 2, 3, 5 and 6, each kept as a submission that its trusted check must fail
+"""Plausible wrong answers of chapters 1, 2, 3, 5, 6 and 7, each kept as a submission that its trusted check must fail
 (and the author's answer must pass), scored by the checks in autograder/checks/ exactly as the grader runs them.
 
 How a submission is simulated: the solution notebook's code cells run in this process in order, hidden regions
@@ -286,6 +286,24 @@ def test_ch06_wrong_answers_fail_and_the_augmented_model_beats_the_baseline(repl
     for gid in trusted.load_checks("ch06_augmentation").CHECKS:
         status, message = verdict("ch06_augmentation", gid, nb, folder)
         assert (status in ("fail", "below")) == (gid in failing), (gid, status, message)
+
+
+# ------------------------------------------------------------------------------------- chapter 7: fine-tuning
+
+
+def fine_tune_on(x: str, y: str) -> str:
+    """The author's fine-tuning cell, trained on ``x, y`` instead of ``x_few, y_few``: the issue's wrong answer."""
+    answer = solution_answers(source("ch07_transfer"))["fine_tune"]
+    assert answer.count("model.fit(x_few, y_few,") == 2, answer
+    return answer.replace("model.fit(x_few, y_few,", f"model.fit({x}, {y},")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("x, y", [("x_new", "y_new"), ("np.concatenate([x_few, x_val])", "np.concatenate([y_few, y_val])")])
+def test_ch07_a_model_trained_on_more_labels_than_x_few_fails(x, y, tmp_path):
+    nb, folder = graded("ch07_transfer", tmp_path, {"fine_tune": fine_tune_on(x, y)})
+    status, message = verdict("ch07_transfer", "test_fine_tune", nb, folder)
+    assert status == "fail" and "trained on more labels" in message, (status, message)
 
 
 # ------------------------------------------------------------------------------------- calibrated floors

@@ -2,7 +2,8 @@
 
 Oracle: the held-out MNIST digits 5-9 of autograder/data (never in a student's kernel), relabelled 0-4 as in the
 exercise, and the band autograder/calibrate.py derived from the reference solution (autograder/calibration.json).
-The ``full`` profile's band (90 %) is the exercise's own: calibrating it needs the downloaded MNIST.
+The ``full`` profile's band (90 %) is the exercise's own: calibrating it needs the downloaded MNIST. Above the band,
+a ceiling (``CEILING``) fails a model trained on more labelled digits than ``x_few`` (issue 13's wrong answer).
 """
 
 import numpy as np
@@ -38,10 +39,36 @@ def five_outputs(model) -> None:
                              "digit 5-9: build it with frozen_with_head(base, 5)")
 
 
-CHECKS = {"test_fine_tune": trusted.band_check(
+#: The most that x_few's 50 labels allow (sample profile): a held-out accuracy above it means the model was trained
+#: on more labelled digits than x_few. Set from runs on this machine (AMD EPYC, 2 cores; 487 held-out digits):
+#: the reference solution 81.7-84.8 % (calibration.json), the strongest honest answer tried (augmentation, 8 layers
+#: unfrozen, 140 epochs) 89.5 and 90.3 %; the wrong answers: trained on every labelled digit of x_new 98.6 and 98.8 %,
+#: on x_few plus x_val 95.3 and 96.9 %, on x_few plus 500 more of x_new 96.7 %. Full profile: not set (no MNIST here).
+CEILING = {"sample": 0.94}
+
+
+_band = trusted.band_check(
     ASSIGNMENT, TASK, 0, heldout_accuracy, expect=five_outputs, uncalibrated=UNCALIBRATED[TASK],
     message="on the held-out digits 5-9 your fine-tuned model's accuracy is {value:.1%}; it needs {level:.1%}: "
-            "train the new head first, then fine-tune the top block with a low learning rate")}
+            "train the new head first, then fine-tune the top block with a low learning rate")
+
+
+def check_fine_tune(art) -> None:
+    """The calibrated band, then the ceiling: a model trained on more labels than ``x_few`` fails (issue 13)."""
+    _band(art)
+    ceiling = CEILING.get(art.profile)
+    value = heldout_accuracy(art.model(TASK))
+    if ceiling is not None and value > ceiling:
+        raise AssertionError(
+            f"on the held-out digits 5-9 your model's accuracy is {value:.1%}, above the {ceiling:.0%} that the 50 "
+            "labelled images of x_few allow with this base (the reference solution reaches 82-85 %, the strongest "
+            "honest answer we tried 90 %): it was trained on more labels, such as x_new's other digits or x_val. "
+            "Train on x_few, y_few only and pass x_val, y_val as validation_data. If you did, ask your instructor to "
+            "review this task")
+
+
+check_fine_tune.trained_model = True
+CHECKS = {"test_fine_tune": check_fine_tune}
 
 TASKS = {TASK: trusted.QualityTask(
     cells=("setup", "frozen_with_head", "unfreeze_top", "fine_tune"), artifact="model", metric=heldout_accuracy,
