@@ -269,13 +269,16 @@ def weak_mlp(name: str, data: str, hidden: int, epochs: int) -> str:
 
 
 def band_check(assignment: str, task: str, band: int, metric: Callable, message: str, *,
-               artifact: str | None = None, expect: Callable | None = None, uncalibrated: dict | None = None):
+               artifact: str | None = None, expect: Callable | None = None, uncalibrated: dict | None = None,
+               ceiling: dict | None = None, ceiling_message: str = ""):
     """The check of one calibrated band of ``task`` (PROTOCOL §3): load the artifact, ``expect(model)`` (shape,
     budget, layers: a plain AssertionError), measure ``metric(model)``; under the band, ``BelowThreshold``.
 
     ``message`` is formatted with ``value`` (the measure), ``level`` (the band's), ``band`` (1-based) and
     ``params`` (the saved model's parameter count). ``uncalibrated`` names, per profile, bands the check module sets
-    itself instead of calibration.json's (the ``full`` profile, or a task calibration refused), each said why there."""
+    itself instead of calibration.json's (the ``full`` profile, or a task calibration refused), each said why there.
+    ``ceiling`` (per profile) is the most an honest answer can reach; above it, an AssertionError with
+    ``ceiling_message`` (formatted with ``value`` and ``ceiling``): the model was trained on what it must not see."""
     def check(art: Artifacts) -> None:
         model = art.model(artifact or task)
         if expect is not None:
@@ -285,6 +288,9 @@ def band_check(assignment: str, task: str, band: int, metric: Callable, message:
         value = metric(model)
         if value < level:
             raise BelowThreshold(message.format(value=value, level=level, band=band + 1, params=params(model)))
+        top = (ceiling or {}).get(art.profile)
+        if top is not None and value > top:
+            raise AssertionError(ceiling_message.format(value=value, ceiling=top))
     check.__name__ = f"check_{task}_band{band + 1}"
     check.trained_model = True   # it measures a model the student trained (issue 13's share of the points)
     return check

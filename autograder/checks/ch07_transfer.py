@@ -47,28 +47,16 @@ def five_outputs(model) -> None:
 CEILING = {"sample": 0.94}
 
 
-_band = trusted.band_check(
+CHECKS = {"test_fine_tune": trusted.band_check(
     ASSIGNMENT, TASK, 0, heldout_accuracy, expect=five_outputs, uncalibrated=UNCALIBRATED[TASK],
     message="on the held-out digits 5-9 your fine-tuned model's accuracy is {value:.1%}; it needs {level:.1%}: "
-            "train the new head first, then fine-tune the top block with a low learning rate")
-
-
-def check_fine_tune(art) -> None:
-    """The calibrated band, then the ceiling: a model trained on more labels than ``x_few`` fails (issue 13)."""
-    _band(art)
-    ceiling = CEILING.get(art.profile)
-    value = heldout_accuracy(art.model(TASK))
-    if ceiling is not None and value > ceiling:
-        raise AssertionError(
-            f"on the held-out digits 5-9 your model's accuracy is {value:.1%}, above the {ceiling:.0%} that the 50 "
-            "labelled images of x_few allow with this base (the reference solution reaches 82-85 %, the strongest "
-            "honest answer we tried 90 %): it was trained on more labels, such as x_new's other digits or x_val. "
-            "Train on x_few, y_few only and pass x_val, y_val as validation_data. If you did, ask your instructor to "
-            "review this task")
-
-
-check_fine_tune.trained_model = True
-CHECKS = {"test_fine_tune": check_fine_tune}
+            "train the new head first, then fine-tune the top block with a low learning rate",
+    ceiling=CEILING,
+    ceiling_message="on the held-out digits 5-9 your model's accuracy is {value:.1%}, above the {ceiling:.0%} that "
+                    "the 50 labelled images of x_few allow with this base (the reference solution reaches 82-85 %, "
+                    "the strongest honest answer we tried 90 %): it was trained on more labels, such as x_new's "
+                    "other digits or x_val. Train on x_few, y_few only and pass x_val, y_val as validation_data. If "
+                    "you did, ask your instructor to review this task")}
 
 TASKS = {TASK: trusted.QualityTask(
     cells=("setup", "frozen_with_head", "unfreeze_top", "fine_tune"), artifact="model", metric=heldout_accuracy,
