@@ -137,7 +137,7 @@ def collect(course: Path, assignment: str, submissions: Path) -> list[str]:
     return sorted(set(students))
 
 
-LIMITS = {"cell_timeout": 120, "notebook_timeout": 900, "memory_mb": 4096, "jobs": 1}
+LIMITS = {"cell_timeout": 300, "notebook_timeout": 900, "memory_mb": 4096, "jobs": 1}
 MAX_PROCS = 512   # processes and threads of one kernel (TensorFlow alone starts about a hundred threads)
 
 

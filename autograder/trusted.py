@@ -126,6 +126,7 @@ class Artifacts:
     inputs_source: dict = field(default_factory=dict)   # artifact name -> INPUTS function of the check module
     notebook: object = None   # the executed submission (nbformat), for checks of the answer cells' code
     _models: dict = field(default_factory=dict, repr=False)
+    _measures: dict = field(default_factory=dict, repr=False)
 
     def _file(self, name: str, suffix: str, made_by: str) -> Path:
         path = Path(self.folder) / f"{name}{suffix}"
@@ -149,6 +150,18 @@ class Artifacts:
         if isinstance(self._models[name], AssertionError):
             raise AssertionError(str(self._models[name]))
         return self._models[name]
+
+    def measure(self, name: str, metric: Callable) -> float:
+        """``metric`` of the saved model ``name``, measured once per submission (each band of a task reads it)."""
+        key = (name, metric)
+        if key not in self._measures:
+            try:
+                self._measures[key] = metric(self.model(name))
+            except AssertionError as exc:
+                self._measures[key] = exc
+        if isinstance(self._measures[key], AssertionError):
+            raise AssertionError(str(self._measures[key]))
+        return self._measures[key]
 
     def outputs(self, name: str) -> dict[str, np.ndarray]:
         """The arrays of ``name.npz`` (saved by cnnbook.submit.save_outputs), read without pickle."""
@@ -285,7 +298,7 @@ def band_check(assignment: str, task: str, band: int, metric: Callable, message:
             expect(model)
         own = (uncalibrated or {}).get(art.profile)
         level = (own if own is not None else thresholds(assignment, task, art.profile))[band]
-        value = metric(model)
+        value = art.measure(artifact or task, metric)
         if value < level:
             raise BelowThreshold(message.format(value=value, level=level, band=band + 1, params=params(model)))
         top = (ceiling or {}).get(art.profile)

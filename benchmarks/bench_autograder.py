@@ -32,6 +32,22 @@ def perfect_submission(course_dir: Path, assignment: str) -> dict[str, bytes]:
             for rel in sorted((course_dir / "release" / assignment).glob("*.ipynb"))}
 
 
+def cell_seconds(folder: Path) -> list[tuple[str, float]]:
+    """(cell name, seconds) of every executed code cell of the autograded notebooks, from nbclient's timing."""
+    from datetime import datetime
+
+    out = []
+    for path in sorted(folder.glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            timing = cell.get("metadata", {}).get("execution", {})
+            start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+            if start and end:
+                name = cell["metadata"].get("nbgrader", {}).get("grade_id") or f"cell {i}"
+                out.append((name, (datetime.fromisoformat(end.rstrip("Z")) -
+                                   datetime.fromisoformat(start.rstrip("Z"))).total_seconds()))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=4)
@@ -59,6 +75,7 @@ def main() -> None:
         t0 = time.perf_counter()
         one = course.autograde(root, args.assignment, jobs=1)
         t_one = time.perf_counter() - t0
+        cells = cell_seconds(root / "autograded" / "s000" / args.assignment)
         for p in others:
             (parked / p.name).rename(p)
         t0 = time.perf_counter()
@@ -69,6 +86,10 @@ def main() -> None:
           f"assignment {args.assignment}; sandbox "
           f"{'on' if course.sandbox.namespaces_available() else 'limits only'}")
     print(f"one submission alone (--jobs 1): {t_one:.1f} s (score {one[0].score:g}/{one[0].max_score:g})")
+    kernel = sum(t for _, t in cells)
+    slowest = ", ".join(f"{name} {t:.1f} s" for name, t in sorted(cells, key=lambda c: -c[1])[:5])
+    print(f"  of which the student's cells ran {kernel:.1f} s in the kernel (slowest: {slowest}); the rest, "
+          f"{t_one - kernel:.1f} s, is nbgrader, the kernel's start and the trusted step")
     print(f"batch of {args.batch} (--jobs {args.jobs}): {t_batch:.1f} s = {t_batch / args.batch:.1f} s a submission, "
           f"{60 * args.batch / t_batch:.1f} submissions a minute; scores {sorted(scores)}")
 

@@ -46,6 +46,23 @@ def test_a_standard_model_loads_with_the_kernels_parameters_and_outputs(tmp_path
     assert trusted.macs(loaded) == 7 * 7 * 9 * 2 + 98 * 10                     # conv 7x7x2 outputs x 9, dense 98x10
 
 
+def test_the_bands_of_a_task_measure_the_saved_model_once(tmp_path):
+    small_model().save(tmp_path / "m.keras")
+    art, calls = trusted.Artifacts(tmp_path, "x"), []
+
+    def metric(model):
+        calls.append(model)
+        return 0.5
+
+    bands = [trusted.band_check("x", "m", i, metric, "{value} < {level}", uncalibrated={"sample": (0.1, 0.4, 0.9)})
+             for i in range(3)]
+    bands[0](art)
+    bands[1](art)
+    with pytest.raises(trusted.BelowThreshold, match="0.5 < 0.9"):
+        bands[2](art)
+    assert len(calls) == 1      # three bands, one prediction pass over the held-out data
+
+
 def test_a_lambda_layer_is_refused_with_how_to_rebuild_it(tmp_path):
     small_model(lambda t: keras.layers.Lambda(lambda v: v / 255.0)(t)).save(tmp_path / "m.keras")
     with pytest.raises(AssertionError, match=r"`Lambda` layer.*Rescaling"):

@@ -1,4 +1,4 @@
-"""Plausible wrong answers of chapters 1, 2, 3, 5, 6 and 7, each kept as a submission that its trusted check must fail
+"""Plausible wrong answers of chapters 1, 2, 3, 5, 6, 7 and 8, each kept as a submission that its trusted check must fail
 (and the author's answer must pass), scored by the checks in autograder/checks/ exactly as the grader runs them.
 
 How a submission is simulated: the solution notebook's code cells run in this process in order, hidden regions
@@ -322,3 +322,30 @@ def test_the_notebooks_show_the_calibrated_floor(assignment, task, cell_id, name
                 if c["metadata"].get("nbgrader", {}).get("grade_id") == cell_id)
     shown = float(re.search(rf"^{name} = ([0-9.]+)", text, re.M).group(1))
     assert (shown,) == trusted.thresholds(assignment, task, "sample")
+
+
+# ------------------------------------------------------------------------------------- chapter 8: the U-Net
+
+def unet_answer(**edits) -> str:
+    """The solution's U-Net cell with some lines changed (each key must occur once)."""
+    answer = solution_answers(source("ch08_detection"))["unet"]
+    for old, new in edits.items():
+        assert answer.count(old) == 1, (old, answer)
+        answer = answer.replace(old, new)
+    return answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wrong, want, phrase", [
+    # no skip connections: chapter 8's FCN head. Its mean IoU can reach the bands, so the check reads the layers
+    ({"layers.Concatenate()([x, skip])": "x"}, "fail", "skip connections"),
+    # the hint ignored: Keras's default Adam and no pixel weights. Background pixels dominate the loss, and six epochs
+    # leave the mean IoU near the all-background answer's (no pixel weights alone, at 3e-3: 0.345 for seed 0, in band)
+    ({"sample_weight=np.where(seg_train.masks > 0, 5.0, 1.0),\n": "",
+      "keras.optimizers.Adam(3e-3)": '"adam"'}, "below", "mean IoU"),
+])
+def test_ch08_unet_without_skips_or_trained_without_the_hint_fails_the_top_band(wrong, want, phrase, tmp_path):
+    skip = ("box_model", "box_report", "test_box_band1", "test_box_band2")
+    nb, folder = graded("ch08_detection", tmp_path, {"unet": unet_answer(**wrong)}, skip=skip)
+    status, message = verdict("ch08_detection", "test_unet_band2", nb, folder)
+    assert status == want and phrase in message, (status, message)
