@@ -100,7 +100,7 @@ def _within_budget(task):
 
 def expect_unet(model) -> None:
     """The saved unet is under budget and is a U-Net: it upsamples with Conv2DTranspose and has skip connections."""
-    trusted.expect_budget(model, max_params=BUDGET - 1, what="unet")
+    _within_budget("unet")(model)
     kinds = [type(layer).__name__ for layer in model.layers]
     if kinds.count("Conv2DTranspose") < 2 or kinds.count("Concatenate") < 2:
         raise AssertionError(f"your unet has {kinds.count('Conv2DTranspose')} Conv2DTranspose and "
@@ -109,18 +109,20 @@ def expect_unet(model) -> None:
                              "connections): layers.Concatenate()([x, skip])")
 
 
-def _band(task, metric, i, advice):
-    return trusted.band_check(ASSIGNMENT, task, i, metric, expect=expect_unet if task == "unet" else _within_budget(task),
+def _band(task, metric, expect, i, advice):
+    return trusted.band_check(ASSIGNMENT, task, i, metric, expect=expect,
                               uncalibrated=UNCALIBRATED[task],
                               message=f"{task}: mean IoU {{value:.3f}} on the grader's held-out canvases; band "
                                       f"{{band}} needs {{level:.3f}} — {advice}")
 
 
 CHECKS = {"test_pairwise_iou": check_iou, "test_nms": check_nms}
-CHECKS.update({f"test_box_band{i + 1}": _band("box_model", box_miou, i, "read the flattened feature map (not a "
-                                              "global average) and train a few epochs more") for i in range(2)})
-CHECKS.update({f"test_unet_band{i + 1}": _band("unet", unet_miou, i, "add the skip connections (Concatenate) and "
-                                               "train a few epochs more") for i in range(2)})
+CHECKS.update({f"test_box_band{i + 1}": _band("box_model", box_miou, _within_budget("box_model"), i,
+                                              "read the flattened feature map (not a global average) and train a "
+                                              "few epochs more") for i in range(2)})
+CHECKS.update({f"test_unet_band{i + 1}": _band("unet", unet_miou, expect_unet, i,
+                                               "add the skip connections (Concatenate) and train a few epochs more")
+               for i in range(2)})
 INPUTS = {"pairwise_iou": iou_inputs, "nms": nms_inputs}
 
 TASKS = {
