@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,8 +18,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-
-from cnnbook import grading as _visible
 
 AUTOGRADER = Path(__file__).resolve().parent
 CHECKS_DIR = AUTOGRADER / "checks"
@@ -233,13 +232,28 @@ def expect_budget(model, max_params: int | None = None, max_macs: int | None = N
                              f"{max_macs:,} — downsample earlier (strides or pooling) or use fewer filters")
 
 
-#: Compares a saved output with a reference computed here within ``atol`` and names the first differing index: the
-#: comparison the visible tests make (cnnbook.grading), run in this process on the loaded artifact.
-expect_array = _visible.expect_array
-#: Judges a train-only augmentation from the outputs of the loaded model and base (chapter 6's visible test's rule).
-expect_train_only = _visible.judge_train_only
-#: Judges a training pipeline from the batches the kernel handed in (chapter 6's visible test's rule).
-expect_pipeline = _visible.judge_pipeline
+# cnnbook.grading imports Keras (through cnnbook.counting), so it is imported when first used, not when nbgrader loads
+# this module: TensorFlow's start then overlaps the kernel's work (warm_keras) instead of delaying the kernel.
+def expect_array(*args, **kwargs):
+    """Compare a saved output with a reference computed here within ``atol``, naming the first differing index: the
+    comparison the visible tests make (cnnbook.grading.expect_array), run in this process on the loaded artifact."""
+    from cnnbook import grading
+
+    return grading.expect_array(*args, **kwargs)
+
+
+def expect_train_only(*args, **kwargs):
+    """Judge a train-only augmentation from the loaded model's and base's outputs (cnnbook.grading, chapter 6)."""
+    from cnnbook import grading
+
+    return grading.judge_train_only(*args, **kwargs)
+
+
+def expect_pipeline(*args, **kwargs):
+    """Judge a training pipeline from the batches the kernel handed in (cnnbook.grading, chapter 6)."""
+    from cnnbook import grading
+
+    return grading.judge_pipeline(*args, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------ thresholds and tasks
@@ -433,11 +447,31 @@ class TrustedChecks(NbGraderPreprocessor):
         return nb, resources
 
 
+def _import_keras() -> None:
+    import keras  # noqa: F401  (the import is the work: TensorFlow's start)
+
+
+def warm_keras(module) -> threading.Thread | None:
+    """Import Keras in a background thread while the kernel runs, unless the check module says ``KERAS = False``.
+
+    TensorFlow takes seconds to import; the trusted step needs it only after the kernel has finished, and meanwhile
+    the grader's process only waits on the kernel. Python's import lock makes a later ``import keras`` wait for this
+    one to finish, so the checks see a fully imported module either way."""
+    if module is None or not getattr(module, "CHECKS", None) or not getattr(module, "KERAS", True) \
+            or "keras" in sys.modules:
+        return None
+    thread = threading.Thread(target=_import_keras, name="trusted-warm-keras", daemon=True)
+    thread.start()
+    return thread
+
+
 class TrustedInputs(NbGraderPreprocessor):
-    """Before the kernel starts: write the grader's inputs for function tests into $CNNBOOK_INPUTS (PROTOCOL §5)."""
+    """Before the kernel starts: write the grader's inputs for function tests into $CNNBOOK_INPUTS (PROTOCOL §5),
+    and start importing Keras for the trusted step (``warm_keras``)."""
 
     def preprocess(self, nb, resources):
         module = load_checks(resources.get("nbgrader", {}).get("assignment", ""))
         if module is not None and getattr(module, "INPUTS", None) and os.environ.get(INPUTS_ENV):
             write_inputs(module, Path(os.environ[INPUTS_ENV]))
+        warm_keras(module)
         return nb, resources

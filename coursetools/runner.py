@@ -11,7 +11,7 @@ profile, the backend and the Keras/TensorFlow versions (``_build/cache/``; ``--n
 
 ``--backend tensorflow|jax|torch`` sets ``KERAS_BACKEND`` for the kernel; a notebook whose metadata says
 ``"cnnbook": {"backends": ["tensorflow"]}`` is skipped on the others with its ``backends_why``
-(/work/notes/backends.md). ``--jobs N`` runs N notebooks at a time.
+(README, "Supported stacks and backends"). ``--jobs N`` runs N notebooks at a time.
 """
 
 from __future__ import annotations

@@ -277,3 +277,28 @@ def test_calibration_quick_mode_trains_the_reference_and_measures_it_in_the_grad
     out = capsys.readouterr().out
     value = float(out.split("reference seed 0 threads 1: accuracy ")[1].split()[0])
     assert value >= trusted.thresholds("ch05_architectures", "best_model")[-1]   # the calibrated top band
+
+
+def test_the_trusted_step_imports_keras_in_the_background_only_where_a_check_needs_it():
+    """warm_keras starts no thread for a module without checks or with KERAS = False; otherwise its thread leaves
+    Keras fully imported (checked in a fresh process, where Keras is not imported yet)."""
+    from types import SimpleNamespace
+
+    assert trusted.warm_keras(None) is None
+    assert trusted.warm_keras(SimpleNamespace(CHECKS={})) is None
+    assert trusted.warm_keras(SimpleNamespace(CHECKS={"test_x": print}, KERAS=False)) is None
+    assert trusted.load_checks("ch01_convolution").KERAS is False   # NumPy checks only
+    code = textwrap.dedent(f"""
+        import sys, types
+        sys.path.insert(0, {str(REPO / "autograder")!r})
+        import trusted
+        assert "keras" not in sys.modules
+        thread = trusted.warm_keras(types.SimpleNamespace(CHECKS={{"test_x": print}}))
+        thread.join(120)
+        import keras
+        assert keras.Model is not None and not thread.is_alive()
+        print("warm", keras.__version__)
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert out.returncode == 0 and "warm" in out.stdout, out.stderr[-2000:]
