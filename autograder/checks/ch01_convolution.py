@@ -14,9 +14,6 @@ import answer_rules
 import trusted
 from answer_rules import tasks
 
-#: The checks compare NumPy arrays only: the grader need not import Keras for this assignment (trusted.warm_keras).
-KERAS = False
-
 RULE = answer_rules.Rule("conv2d", "write conv2d with Python and NumPy only (no TensorFlow, Keras, SciPy or "
                                    "course function)")
 
