@@ -447,20 +447,15 @@ class TrustedChecks(NbGraderPreprocessor):
         return nb, resources
 
 
-def _import_keras() -> None:
-    import keras  # noqa: F401  (the import is the work: TensorFlow's start)
-
-
 def warm_keras(module) -> threading.Thread | None:
-    """Import Keras in a background thread while the kernel runs, unless the check module says ``KERAS = False``.
+    """Import Keras in a background thread while the kernel runs, for a check module that has checks.
 
     TensorFlow takes seconds to import; the trusted step needs it only after the kernel has finished, and meanwhile
     the grader's process only waits on the kernel. Python's import lock makes a later ``import keras`` wait for this
     one to finish, so the checks see a fully imported module either way."""
-    if module is None or not getattr(module, "CHECKS", None) or not getattr(module, "KERAS", True) \
-            or "keras" in sys.modules:
+    if module is None or not getattr(module, "CHECKS", None) or "keras" in sys.modules:
         return None
-    thread = threading.Thread(target=_import_keras, name="trusted-warm-keras", daemon=True)
+    thread = threading.Thread(target=importlib.import_module, args=("keras",), name="trusted-warm-keras", daemon=True)
     thread.start()
     return thread
 
