@@ -48,8 +48,11 @@ graphviz-deps:
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
 
-## test: set up, run the notebooks once (through the runner's cache: what `make all` ran is reused), then the suite
-test: setup browser-deps notebooks
+## test: set up, run the lessons and student notebooks once (through the runner's cache: what `make all` ran is
+## reused), then the suite. The exercise sources are not run here: tests/test_autograder_chapters.py grades each one
+## through the real grader (every visible and hidden test), which is a stronger run of the same notebook.
+test: setup browser-deps
+	$(PY) -m coursetools.runner --profile sample --jobs $(JOBS) --backend $(BACKEND) --kinds lesson,student
 	$(PY) -m pytest -q
 
 ## compat: run every lesson and every exercise's visible tests on a supported stack (STACK=colab|pinned|latest,

@@ -137,7 +137,8 @@ def collect(course: Path, assignment: str, submissions: Path) -> list[str]:
     return sorted(set(students))
 
 
-LIMITS = {"cell_timeout": 300, "notebook_timeout": 900, "memory_mb": 4096, "jobs": 1}
+#: threads: a kernel's TensorFlow/OpenMP threads; 0 shares the machine's cores among the `jobs` kernels.
+LIMITS = {"cell_timeout": 300, "notebook_timeout": 900, "memory_mb": 4096, "jobs": 1, "threads": 0}
 MAX_PROCS = 512   # processes and threads of one kernel (TensorFlow alone starts about a hundred threads)
 
 
@@ -198,7 +199,7 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
     kernel_cwd.mkdir(parents=True)
     artifacts, inputs = box / "artifacts", scratch / "inputs"   # the kernel writes the first, only reads the second
     inputs.mkdir()
-    cgroup = f"{os.getpid()}-{scratch.name}"
+    cgroup = f"{os.getpid()}-{scratch.parent.name}-{scratch.name}"   # unique while several autogrades run at once
     launcher = [sys.executable, str(REPO / "autograder" / "sandbox.py"),
                 "--memory-mb", str(limits["memory_mb"]), "--cpu-s", str(limits["notebook_timeout"] * 2),
                 "--max-procs", str(MAX_PROCS), "--pids-cgroup", cgroup, "--pidfile", str(box / "kernel.pid")]
@@ -212,7 +213,7 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
         launcher += ["--hide-file", str(scratch / "gradebook.db"), "--hide-file", str(scratch / "nbgrader_config.py")]
     else:
         launcher += ["--no-namespaces"]
-    threads = str(max(1, (os.cpu_count() or 1) // limits["jobs"]))
+    threads = str(limits["threads"] or max(1, (os.cpu_count() or 1) // limits["jobs"]))
     kernelspec = {
         "argv": launcher + ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (autograder sandbox)", "language": "python",
@@ -462,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--notebook-timeout", type=int,
                            help=f"seconds a whole notebook may run (default {LIMITS['notebook_timeout']})")
             p.add_argument("--memory-mb", type=int, help=f"memory limit of a kernel (default {LIMITS['memory_mb']})")
+            p.add_argument("--threads", type=int, help="TensorFlow threads of a kernel (default: cores / jobs)")
     args = parser.parse_args(argv)
     course = args.course.resolve()
     try:
@@ -475,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             print("collected:", ", ".join(collect(course, args.assignment, args.submissions)))
         elif args.step == "autograde":
             results = autograde(course, args.assignment, args.jobs, cell_timeout=args.cell_timeout,
-                                notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb)
+                                notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb, threads=args.threads)
             for r in results:
                 print(f"{r.student}: {r.score:g}/{r.max_score:g}  {r.notes[0]}"
                       + (f"  [FLAGGED: {len(r.flags)} disagreement(s), see the report]" if r.flags else ""))

@@ -6,6 +6,7 @@ The contract (where checks live, their signature, the hidden cells, calibration)
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -56,8 +57,22 @@ def _heldout(folder: str, name: str) -> tuple[np.ndarray, np.ndarray]:
         return f["x"], f["y"]
 
 
+#: Held-out splits of autograder/data cut from a real dataset that the ``full`` profile gives students whole.
+PUBLIC_IN_FULL = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+
+
 def heldout(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(x, y)`` of the held-out split ``name`` (``<name>_heldout.npz``), read in the grader only."""
+    """Return ``(x, y)`` of the held-out split ``name`` (``<name>_heldout.npz``), read in the grader only.
+
+    In the ``full`` profile students train on the whole real dataset, which holds the repository's digits and
+    garments, so those splits must come from the instructor's private folder (book/instructors.md)."""
+    profile = os.environ.get(PROFILE_ENV, "sample")
+    if profile != "sample" and name in PUBLIC_IN_FULL and not os.environ.get(HELDOUT_ENV):
+        raise RuntimeError(
+            f"grading the {profile} profile needs a private held-out split: in that profile students train on all "
+            f"of {PUBLIC_IN_FULL[name]}, which contains autograder/data/{name}_heldout.npz, so accuracy on it would "
+            f"measure training images. Put {name}_heldout.npz (arrays x, y) made from images no student gets in a "
+            f"folder and set {HELDOUT_ENV} to it (book/instructors.md, \"Held-out data, and your own private split\")")
     return _heldout(str(heldout_dir()), name)
 
 
@@ -403,6 +418,7 @@ class TrustedChecks(NbGraderPreprocessor):
             return nb, resources
         import time
 
+        wait_for_keras()
         started = time.perf_counter()
         folder = Path(os.environ.get(ARTIFACTS_ENV, "artifacts"))
         art = Artifacts(folder, assignment, os.environ.get(PROFILE_ENV, "sample"), getattr(module, "INPUTS", {}))
@@ -447,6 +463,9 @@ class TrustedChecks(NbGraderPreprocessor):
         return nb, resources
 
 
+WARM_THREAD = "trusted-warm-keras"
+
+
 def warm_keras(module) -> threading.Thread | None:
     """Import Keras in a background thread while the kernel runs, for a check module that has checks.
 
@@ -455,9 +474,18 @@ def warm_keras(module) -> threading.Thread | None:
     one to finish, so the checks see a fully imported module either way."""
     if module is None or not getattr(module, "CHECKS", None) or "keras" in sys.modules:
         return None
-    thread = threading.Thread(target=importlib.import_module, args=("keras",), name="trusted-warm-keras", daemon=True)
+    thread = threading.Thread(target=importlib.import_module, args=("keras",), name=WARM_THREAD, daemon=True)
     thread.start()
+    atexit.register(wait_for_keras)   # a process that ends while TensorFlow is half imported aborts (C++ terminate)
     return thread
+
+
+def wait_for_keras() -> None:
+    """Let ``warm_keras``'s import finish before a check runs: a check that imports TensorFlow while that thread is
+    still importing Keras can meet it halfway (Python then raises a deadlock error in one of the two threads)."""
+    for thread in threading.enumerate():
+        if thread.name == WARM_THREAD and thread is not threading.current_thread():
+            thread.join()
 
 
 class TrustedInputs(NbGraderPreprocessor):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnbook.counting import count
+# Keras is imported by the checks that need it, never here: chapter 1's exercise imports this module with NumPy alone.
 
 
 def expect_array(actual, expected, what: str, atol: float = 1e-5) -> None:
@@ -371,6 +371,8 @@ def _student_call(fn, what, *args):
 def check_budget_model(model, input_shape, classes: int, max_params: int, max_macs: int, min_convs: int):
     """Assert that a designed model has the right input and output and fits the budgets; return its counts (ch. 3)."""
     import keras
+
+    from cnnbook.counting import count
 
     if not isinstance(model, keras.Model):
         raise AssertionError(f"expected a Keras model, got {type(model).__name__}")

@@ -4,7 +4,9 @@ Builds ``.venv-compat-STACK`` with that stack's TensorFlow and Keras, installs `
 setup cell does (``pip install`` of the package alone, its own dependencies, nothing pinned), then executes every
 lesson and every exercise's student notebook filled with the solution's answers (the release copy: hidden tests
 stripped, so only the visible tests run) with the runner in that venv. ``--backend`` runs them on JAX or PyTorch
-(installed into the same venv: ``pip install jax``, ``pip install torch==2.13.0`` CPU wheel).
+(installed into the same venv: ``pip install jax``, ``pip install torch==2.13.0`` CPU wheel). A stack whose
+``tensorflow`` is ``"none"`` (``jax``) has no TensorFlow at all, like a GPU runner with JAX alone: there, a lesson
+that imports TensorFlow outside a ``%%tensorflow_only`` cell fails instead of passing by accident.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def build_venv(root: Path, name: str, stack: dict, backend: str) -> Path:
         return python
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(pip + [f"tensorflow=={stack['tensorflow']}", f"keras=={stack['keras']}"], check=True)
+    framework = [] if stack["tensorflow"] == "none" else [f"tensorflow=={stack['tensorflow']}"]  # "none": JAX only
+    subprocess.run(pip + framework + [f"keras=={stack['keras']}"], check=True)
     subprocess.run(pip + [str(root)], check=True)  # what the Colab setup cell does: the package, its own deps
     subprocess.run(pip + RUNNER_DEPS + BACKEND_PACKAGES[backend], check=True)
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

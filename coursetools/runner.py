@@ -35,7 +35,7 @@ KINDS = {"book": "lesson", "solutions": "source", "notebooks": "student"}
 STUB_ERROR = "NotImplementedError"
 BACKENDS = ("tensorflow", "jax", "torch")
 #: What a notebook's run depends on besides the notebook itself (folders relative to the checkout).
-CACHE_INPUTS = ("cnnbook", "autograder")
+CACHE_INPUTS = ("cnnbook", "autograder/data")   # the grader's code is never run by a notebook
 
 
 class RunnerError(Exception):

@@ -280,8 +280,8 @@ def test_calibration_quick_mode_trains_the_reference_and_measures_it_in_the_grad
 
 
 def test_the_trusted_step_imports_keras_in_the_background_while_the_kernel_runs():
-    """warm_keras starts no thread for a module without checks; otherwise its thread leaves Keras fully imported
-    (checked in a fresh process, where Keras is not imported yet)."""
+    """warm_keras starts no thread for a module without checks; otherwise its thread leaves Keras fully imported,
+    and wait_for_keras returns once it has (checked in a fresh process, where Keras is not imported yet)."""
     from types import SimpleNamespace
 
     assert trusted.warm_keras(None) is None
@@ -292,11 +292,28 @@ def test_the_trusted_step_imports_keras_in_the_background_while_the_kernel_runs(
         import trusted
         assert "keras" not in sys.modules
         thread = trusted.warm_keras(types.SimpleNamespace(CHECKS={{"test_x": print}}))
-        thread.join(120)
+        trusted.wait_for_keras()   # what the trusted checks do first: a check never meets the import halfway
+        assert not thread.is_alive() and "keras" in sys.modules
         import keras
-        assert keras.Model is not None and not thread.is_alive()
+        assert keras.Model is not None
         print("warm", keras.__version__)
         """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert out.returncode == 0 and "warm" in out.stdout, out.stderr[-2000:]
+
+
+def test_the_full_profile_refuses_the_public_held_out_split_and_reads_a_private_one(tmp_path, monkeypatch):
+    # In `full`, students train on all of MNIST, which holds autograder/data's digits: the grader must not score them.
+    monkeypatch.setenv(trusted.PROFILE_ENV, "full")
+    monkeypatch.delenv(trusted.HELDOUT_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=f"set {trusted.HELDOUT_ENV}"):
+        trusted.heldout("mnist")
+    assert len(trusted.heldout("shapes")[1]) == 500   # generated shapes: no student gets these in any profile
+    x, y = np.zeros((3, 28, 28), "uint8"), np.array([1, 2, 3], "uint8")
+    np.savez(tmp_path / "mnist_heldout.npz", x=x, y=y)
+    monkeypatch.setenv(trusted.HELDOUT_ENV, str(tmp_path))
+    assert trusted.heldout("mnist")[1].tolist() == [1, 2, 3]
+    monkeypatch.setenv(trusted.PROFILE_ENV, "sample")
+    monkeypatch.delenv(trusted.HELDOUT_ENV)
+    assert len(trusted.heldout("mnist")[1]) == 1000

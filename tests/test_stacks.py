@@ -25,4 +25,10 @@ def test_cnnbook_supports_colabs_keras_as_its_lower_bound_and_does_not_pin_it(re
 def test_every_stack_names_tensorflow_and_keras(repo):
     for name, stack in compat.stacks(repo).items():
         assert set(stack) == {"tensorflow", "keras"}, name
-        assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in stack.values()), name
+        assert re.fullmatch(r"\d+\.\d+\.\d+", stack["keras"]), name
+        assert re.fullmatch(r"\d+\.\d+\.\d+|none", stack["tensorflow"]), name
+
+
+def test_the_jax_stack_has_no_tensorflow_and_the_same_keras_as_the_pinned_one(repo):
+    known = compat.stacks(repo)
+    assert known["jax"] == {"tensorflow": "none", "keras": known["pinned"]["keras"]}

@@ -106,7 +106,7 @@ def cases(course: Path) -> dict:
             "handin.save_outputs = _honest_looking\n"
             "k3.ops.conv = tensors.nn.conv2d\n")}),
         "runtimename": (0, "breaks the exercise's rule", {"conv2d": (
-            "import operator\n"
+            "import operator\nimport tensorflow as tf\n"
             "def conv2d(x, w, b=None, stride=1, padding='valid'):\n"
             "    conv = operator.attrgetter('nn.' + 'conv2d')(tf)\n"
             "    out = conv(x[None], w, strides=stride, padding=padding.upper()).numpy()[0]\n"
