@@ -41,6 +41,11 @@ REBUILD_HINT = ("rebuild it from standard Keras layers only: `layers.Rescaling(1
                 "classes of your own")
 
 
+def grading_profile() -> str:
+    """The profile whose thresholds and held-out splits grade: $AUTOGRADER_PROFILE, default ``sample``."""
+    return os.environ.get(PROFILE_ENV, "sample")
+
+
 def heldout_dir() -> Path:
     """The folder of held-out splits: the instructor's private one if set, else autograder/data (PROTOCOL §4)."""
     private = os.environ.get(HELDOUT_ENV)
@@ -66,8 +71,8 @@ def heldout(name: str) -> tuple[np.ndarray, np.ndarray]:
 
     In the ``full`` profile students train on the whole real dataset, which holds the repository's digits and
     garments, so those splits must come from the instructor's private folder (book/instructors.md)."""
-    profile = os.environ.get(PROFILE_ENV, "sample")
-    if profile != "sample" and name in PUBLIC_IN_FULL and not os.environ.get(HELDOUT_ENV):
+    profile = grading_profile()
+    if profile != "sample" and name in PUBLIC_IN_FULL and heldout_dir() == DATA_DIR:
         raise RuntimeError(
             f"grading the {profile} profile needs a private held-out split: in that profile students train on all "
             f"of {PUBLIC_IN_FULL[name]}, which contains autograder/data/{name}_heldout.npz, so accuracy on it would "
@@ -345,7 +350,7 @@ def calibration() -> dict:
 
 def thresholds(assignment: str, task: str, profile: str | None = None) -> tuple[float, ...]:
     """The calibrated bands of a task for a profile, from autograder/calibration.json."""
-    profile = profile or os.environ.get(PROFILE_ENV, "sample")
+    profile = profile or grading_profile()
     entry = calibration().get(assignment, {}).get(task, {}).get(profile)
     if not entry or "bands" not in entry:
         raise RuntimeError(f"autograder/calibration.json has no bands for {assignment}/{task} ({profile} profile): "
@@ -421,7 +426,7 @@ class TrustedChecks(NbGraderPreprocessor):
         wait_for_keras()
         started = time.perf_counter()
         folder = Path(os.environ.get(ARTIFACTS_ENV, "artifacts"))
-        art = Artifacts(folder, assignment, os.environ.get(PROFILE_ENV, "sample"), getattr(module, "INPUTS", {}))
+        art = Artifacts(folder, assignment, grading_profile(), getattr(module, "INPUTS", {}))
         art.notebook = nb   # the submitted answer cells, for the answer rules (autograder/answer_rules)
         records = {}
         for cell in nb.cells:
@@ -470,8 +475,7 @@ def warm_keras(module) -> threading.Thread | None:
     """Import Keras in a background thread while the kernel runs, for a check module that has checks.
 
     TensorFlow takes seconds to import; the trusted step needs it only after the kernel has finished, and meanwhile
-    the grader's process only waits on the kernel. Python's import lock makes a later ``import keras`` wait for this
-    one to finish, so the checks see a fully imported module either way."""
+    the grader's process only waits on the kernel. The checks call ``wait_for_keras`` first, and so does exit."""
     if module is None or not getattr(module, "CHECKS", None) or "keras" in sys.modules:
         return None
     thread = threading.Thread(target=importlib.import_module, args=("keras",), name=WARM_THREAD, daemon=True)
@@ -481,8 +485,9 @@ def warm_keras(module) -> threading.Thread | None:
 
 
 def wait_for_keras() -> None:
-    """Let ``warm_keras``'s import finish before a check runs: a check that imports TensorFlow while that thread is
-    still importing Keras can meet it halfway (Python then raises a deadlock error in one of the two threads)."""
+    """Let ``warm_keras``'s import finish before a check runs or the process ends: a process that ended while that
+    thread was still importing TensorFlow aborted ("terminate called without an active exception"), and a check
+    importing TensorFlow at the same time would contend with it for the same modules."""
     for thread in threading.enumerate():
         if thread.name == WARM_THREAD and thread is not threading.current_thread():
             thread.join()
