@@ -8,7 +8,8 @@ seed and thread count (a fresh kernel each time, the grading kernel's environmen
 measures it in this process with the task's trusted metric; then the task's named weak solution the same way.
 It prints the distribution, derives the top band (lowest reference run minus 1 point, rounded down to 0.1
 point), checks that every reference run clears every band by the margin and that the weak solution misses the top
-band, and writes autograder/calibration.json, which the trusted checks read and the notebooks' bands must match.
+band; for a task with a ceiling, that every reference run stays under it by the margin and that each answer
+trained on what it must not see (``over``) lands above it by the margin; and writes autograder/calibration.json, which the trusted checks read and the notebooks' bands must match.
 Exit status 1 when a rule fails. `--quick` (one seed, one thread, no weak run) only checks that the pipeline works
 and never writes the report. Run by hand, not in CI: it trains ~11 models a task.
 """
@@ -46,8 +47,8 @@ def solution_notebook(assignment: str) -> Path:
 
 
 def run_notebook(assignment: str, task: trusted.QualityTask, seed: int, threads: int, weak: bool,
-                 timeout: int = 900) -> float:
-    """Train the task's model (reference or weak) in a fresh kernel; return its trusted metric."""
+                 timeout: int = 900, over: str = "") -> float:
+    """Train the task's model (reference, weak, or the ``over`` answer named) in a fresh kernel; return its metric."""
     from nbclient import NotebookClient
 
     src = nbformat.read(solution_notebook(assignment), as_version=4)
@@ -64,6 +65,11 @@ def run_notebook(assignment: str, task: trusted.QualityTask, seed: int, threads:
         cell = copy.deepcopy(by_id[gid])
         if weak and gid in task.weak:
             cell.source = task.weak[gid]
+        for edit_id, (old, new) in task.over.get(over, {}).items():
+            if edit_id == gid:
+                if cell.source.count(old) < 1:
+                    raise SystemExit(f"calibrate: {assignment}/{gid} has no {old!r} to edit into {over!r}")
+                cell.source = cell.source.replace(old, new)
         cells.append(cell)
     cells.append(nbformat.v4.new_code_cell(
         f"from cnnbook import submit\nsubmit.save_model({task.artifact}, {task.artifact!r})"))
@@ -102,7 +108,8 @@ def machine() -> dict:
             "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
 
 
-def derive(task: trusted.QualityTask, ref: list[float], weak: list[float]) -> tuple[list[float], list[str]]:
+def derive(task: trusted.QualityTask, ref: list[float], weak: list[float],
+           over: list[float] = ()) -> tuple[list[float], list[str]]:
     """The bands (fixed ones plus the derived top) and the list of broken rules (PROTOCOL §6)."""
     floor = min(ref) - trusted.DERIVE_MARGIN
     bands = list(task.fixed)
@@ -117,6 +124,14 @@ def derive(task: trusted.QualityTask, ref: list[float], weak: list[float]) -> tu
         problems.append(f"bands {bands} are not strictly increasing: the derived top band is not above the fixed ones")
     if weak and bands and max(weak) >= bands[-1]:
         problems.append(f"the weak solution reaches {max(weak):.4f}, the top band {bands[-1]:.3f}: it must miss it")
+    if task.ceiling is not None:
+        if task.ceiling - max(ref) < trusted.MARGIN - 1e-9:
+            problems.append(f"ceiling {task.ceiling:.3f}: the best reference run {max(ref):.4f} stays under it by "
+                            f"{(task.ceiling - max(ref)) * 100:.2f} points, under the {trusted.MARGIN * 100:.1f}-point "
+                            "margin")
+        if over and min(over) - task.ceiling < trusted.MARGIN - 1e-9:
+            problems.append(f"ceiling {task.ceiling:.3f}: an answer trained on what it must not see reaches only "
+                            f"{min(over):.4f}; it must clear the ceiling by {trusted.MARGIN * 100:.1f} points")
     return bands, problems
 
 
@@ -148,8 +163,15 @@ def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool,
                 value = run_notebook(assignment, task, seed, max(threads), weak=True)
                 weak_runs.append({"seed": seed, "threads": max(threads), "value": value})
                 print(f"  {assignment}/{name} weak ({task.weak_name}) seed {seed}: {task.unit} {value:.4f}", flush=True)
+        over_runs = []
+        for over_name in ([] if quick else task.over):
+            for seed in range(min(seeds, 2)):
+                value = run_notebook(assignment, task, seed, max(threads), weak=False, over=over_name)
+                over_runs.append({"name": over_name, "seed": seed, "threads": max(threads), "value": value})
+                print(f"  {assignment}/{name} over the ceiling ({over_name}) seed {seed}: {task.unit} {value:.4f}",
+                      flush=True)
         ref = [r["value"] for r in runs]
-        bands, broken = derive(task, ref, [r["value"] for r in weak_runs])
+        bands, broken = derive(task, ref, [r["value"] for r in weak_runs], [r["value"] for r in over_runs])
         for n in threads:
             vals = [r["value"] for r in runs if r["threads"] == n]
             print(f"{assignment}/{name} at {n} thread(s): min {min(vals):.4f}, median {statistics.median(vals):.4f}, "
@@ -157,12 +179,20 @@ def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool,
         print(f"{assignment}/{name} bands: " + ", ".join(f"{b:.3f} (margin {(min(ref) - b) * 100:.2f} points)"
                                                          for b in bands)
               + (f"; weak best {max(r['value'] for r in weak_runs):.4f}" if weak_runs else ""))
+        if task.ceiling is not None:
+            print(f"{assignment}/{name} ceiling {task.ceiling:.3f}: best reference {max(ref):.4f} "
+                  f"({(task.ceiling - max(ref)) * 100:.2f} points under)"
+                  + (f", lowest answer trained on more {min(r['value'] for r in over_runs):.4f} "
+                     f"({(min(r['value'] for r in over_runs) - task.ceiling) * 100:.2f} points over)"
+                     if over_runs else ""))
         problems += [f"{assignment}/{name}: {p}" for p in broken]
         entry[name] = {"sample": {
             "bands": bands, "fixed": list(task.fixed), "derive_top": task.derive_top, "margin": trusted.MARGIN,
             "metric": task.unit, "min": min(ref), "median": statistics.median(ref), "max": max(ref),
             "margins": [round(min(ref) - b, 6) for b in bands], "runs": runs,
             "weak": {"name": task.weak_name, "runs": weak_runs}}}
+        if task.ceiling is not None:
+            entry[name]["sample"]["ceiling"] = {"value": task.ceiling, "over": over_runs}
     return entry, problems
 
 

@@ -301,6 +301,9 @@ class QualityTask:
     weak: dict = field(default_factory=dict)    # grade_id -> source of a plausible weak solution
     weak_name: str = ""
     unit: str = "accuracy"
+    ceiling: float | None = None                # the sample profile's ceiling, if the task has one (band_check)
+    over: dict = field(default_factory=dict)    # name -> {grade_id: (old, new)}: the solution cell edited into an
+                                                # answer trained on what it must not see; it must land above ceiling
 
 
 def weak_mlp(name: str, data: str, hidden: int, epochs: int) -> str:

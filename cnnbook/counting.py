@@ -672,6 +672,17 @@ def application_names() -> list[str]:
     return sorted(n for n in dir(keras.applications) if inspect.isfunction(getattr(keras.applications, n)))
 
 
+#: keras.applications builders that Keras itself refuses on a backend (its ValueError), with Keras's reason.
+REFUSED = {"torch": {"NASNetMobile": "Keras does not build NASNetMobile on the torch backend (an open Keras bug)"}}
+
+
+def refused(names: list[str]) -> dict[str, str]:
+    """Those of ``names`` that Keras will not build on the current backend, with the reason (chapter 3)."""
+    import keras
+
+    return {n: why for n, why in REFUSED.get(keras.backend.backend(), {}).items() if n in names}
+
+
 def build_application(name: str, **kwargs):
     """Build ``keras.applications.<name>`` with ``weights=None`` (no download) at its default input size."""
     import keras

@@ -531,11 +531,12 @@ def preprocess_for(model: str) -> Callable:
 
 def resize(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Resize a batch of images (N, H, W[, C]) with antialiased bilinear interpolation, keeping the dtype (ch. 6-7)."""
-    import tensorflow as tf
+    import keras  # keras.ops.image.resize: tf.image.resize on TensorFlow, jax.image.resize on JAX
 
     images = np.asarray(images)
     grey = images.ndim == 3
-    out = tf.image.resize(images[..., None] if grey else images, _pair(size), antialias=True).numpy()
+    batch = (images[..., None] if grey else images).astype("float32")
+    out = keras.ops.convert_to_numpy(keras.ops.image.resize(batch, _pair(size), antialias=True))
     if images.dtype == np.uint8:
         out = np.clip(np.round(out), 0, 255)
     out = out.astype(images.dtype)

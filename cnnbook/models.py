@@ -63,11 +63,11 @@ class LocalResponseNormalization(layers.Layer):
         self.depth_radius, self.bias, self.alpha, self.beta = depth_radius, bias, alpha, beta
 
     def call(self, x):
-        import tensorflow as tf
-
-        # the paper sums over n = 5 channels with alpha = 1e-4; TF's alpha multiplies the plain sum
-        return tf.nn.local_response_normalization(x, self.depth_radius, self.bias, self.alpha / (2 * self.depth_radius
-                                                                                                 + 1), self.beta)
+        # b = a / (bias + alpha/n * sum of a^2 over the n = 2r+1 nearest channels)^beta, in keras.ops (any backend)
+        r, channels = self.depth_radius, x.shape[-1]
+        squares = keras.ops.pad(keras.ops.square(x), [[0, 0]] * (len(x.shape) - 1) + [[r, r]])
+        window = sum(squares[..., i:i + channels] for i in range(2 * r + 1))
+        return x / keras.ops.power(self.bias + self.alpha / (2 * r + 1) * window, self.beta)
 
     def get_config(self):
         return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias, "alpha": self.alpha,

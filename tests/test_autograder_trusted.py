@@ -103,6 +103,10 @@ def test_calibration_derives_the_top_band_and_enforces_margin_and_weak_rule():
     assert any("margin" in p for p in problems)                  # 0.968 clears 0.965 by 0.3 points only
     _, problems = calibrate.derive(task, [0.99, 0.99], [0.985])
     assert any("weak" in p for p in problems)
+    capped = trusted.QualityTask(cells=(), artifact="m", metric=None, ceiling=0.94)   # chapter 7's rule
+    assert calibrate.derive(capped, [0.82, 0.85], [0.5], [0.953, 0.986])[1] == []
+    assert any("best reference run" in p for p in calibrate.derive(capped, [0.82, 0.937], [0.5], [0.99])[1])
+    assert any("reaches only 0.9430" in p for p in calibrate.derive(capped, [0.82, 0.85], [0.5], [0.943, 0.99])[1])
 
 
 def graded_cell(gid, outputs, points=1):
@@ -317,3 +321,36 @@ def test_the_full_profile_refuses_the_public_held_out_split_and_reads_a_private_
     monkeypatch.setenv(trusted.PROFILE_ENV, "sample")
     monkeypatch.delenv(trusted.HELDOUT_ENV)
     assert len(trusted.heldout("mnist")[1]) == 1000
+
+
+def test_the_unet_check_counts_skip_connections_from_the_saved_graph_not_concatenate_layers(tmp_path):
+    """Oracle: how each model below is built. A U-Net's two skips span a pooling; a map joined with itself, or with a
+    1x1 convolution of itself, is no skip though a Concatenate layer is there (the dodge of a layer count)."""
+    from keras import layers
+
+    checks = trusted.load_checks("ch08_detection")
+
+    def unet(join):
+        inputs = keras.Input((64, 64, 1))
+        x, saved = inputs, []
+        for width in (4, 8):
+            x = layers.Conv2D(width, 3, padding="same")(x)
+            saved.append(x)
+            x = layers.MaxPooling2D()(x)
+        for width, skip in zip((8, 4), saved[::-1]):
+            x = layers.Conv2D(width, 3, padding="same")(join(layers.Conv2DTranspose(width, 3, strides=2,
+                                                                                    padding="same")(x), skip))
+        return keras.Model(inputs, layers.Conv2D(11, 1, activation="softmax")(x))
+
+    joins = {"skip": (lambda x, skip: layers.Concatenate()([x, skip]), 2),
+             "itself": (lambda x, skip: layers.Concatenate()([x, x]), 0),
+             "same resolution": (lambda x, skip: layers.Concatenate()([x, layers.Conv2D(2, 1)(x)]), 0)}
+    for name, (join, expected) in joins.items():
+        path = tmp_path / f"{name}.keras"
+        unet(join).save(path)
+        model = keras.models.load_model(path, safe_mode=True)
+        assert checks.skip_connections(model) == expected, name
+        if expected < 2:
+            with pytest.raises(AssertionError, match=f"{expected} skip connections"):
+                checks.expect_unet(model)
+    checks.expect_unet(keras.models.load_model(tmp_path / "skip.keras", safe_mode=True))

@@ -633,3 +633,16 @@ def test_budget_check():
         grading.check_budget_model(plain, (32, 32, 3), 10, 50_000, 5_000_000, 4)
     with pytest.raises(AssertionError, match="most expensive layer"):
         grading.check_budget_model(plain, (32, 32, 3), 10, 10**9, 5_000_000, 4)
+
+
+def test_refused_names_the_builders_keras_will_not_build_on_the_backend(monkeypatch):
+    # Oracle: keras/src/applications/nasnet.py raises ValueError for NASNetMobile on torch, and only there.
+    import keras
+
+    names = ["NASNetMobile", "ResNet50"]
+    assert counting.refused(names) == {} and keras.backend.backend() != "torch"
+    counting.build_application("NASNetMobile")   # TensorFlow builds it
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    assert list(counting.refused(names)) == ["NASNetMobile"]
+    assert "torch" in counting.refused(names)["NASNetMobile"]
+    assert counting.refused(["ResNet50"]) == {}

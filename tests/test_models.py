@@ -321,3 +321,15 @@ def test_marques_unpooled_head_is_9_440_261():
     x = keras.Input((6, 6, 512))
     head = keras.Model(x, keras.layers.Dense(5)(keras.layers.Dense(512)(keras.layers.Flatten()(x))))
     assert head.count_params() == (6 * 6 * 512 + 1) * 512 + 513 * 5 == 9_440_261
+
+
+def test_local_response_normalization_equals_tensorflows_op():
+    """cnnbook's backend-neutral LRN (keras.ops) against tf.nn.local_response_normalization (oracle: TensorFlow)."""
+    tf = pytest.importorskip("tensorflow")
+    x = np.random.default_rng(0).normal(size=(2, 5, 5, 13)).astype("float32") * 3
+    layer = models.LocalResponseNormalization()
+    expected = tf.nn.local_response_normalization(x, depth_radius=2, bias=2.0, alpha=1e-4 / 5, beta=0.75).numpy()
+    got = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    wrong = x / (2.0 + 1e-4 * np.square(x)) ** 0.75  # a plausible wrong answer: each channel alone, no window
+    assert not np.allclose(wrong, expected, rtol=1e-6, atol=1e-6)

@@ -40,11 +40,15 @@ def five_outputs(model) -> None:
 
 
 #: The most that x_few's 50 labels allow (sample profile): a held-out accuracy above it means the model was trained
-#: on more labelled digits than x_few. Set from runs on this machine (AMD EPYC, 2 cores; 487 held-out digits):
-#: the reference solution 81.7-84.8 % (calibration.json), the strongest honest answer tried (augmentation, 8 layers
-#: unfrozen, 140 epochs) 89.5 and 90.3 %; the wrong answers: trained on every labelled digit of x_new 98.6 and 98.8 %,
-#: on x_few plus x_val 95.3 and 96.9 %, on x_few plus 500 more of x_new 96.7 %. Full profile: not set (no MNIST here).
+#: on more labelled digits than x_few. calibrate.py checks it each time (calibration.json, "ceiling"): the reference
+#: runs must stay under it and the OVER answers land above it, by the margin (on 487 held-out digits: reference
+#: 81.7-84.8 %, OVER 95.9-99.0 %). By hand, on an AMD EPYC: the strongest honest answer tried (augmentation, 8 layers
+#: unfrozen, 140 epochs) 89.5 and 90.3 %; x_few plus 500 more of x_new 96.7 %. Full profile: not set (no MNIST here).
 CEILING = {"sample": 0.94}
+#: Answers trained on more labels than x_few (the reference's two fits on other arrays): calibration checks that
+#: each lands above the ceiling, and the reference below it, by the margin (autograder/calibrate.py).
+OVER = (("trained on every labelled digit of x_new", "x_new", "y_new"),
+        ("trained on x_few plus x_val", "np.concatenate([x_few, x_val])", "np.concatenate([y_few, y_val])"))
 
 
 CHECKS = {"test_fine_tune": trusted.band_check(
@@ -61,4 +65,6 @@ CHECKS = {"test_fine_tune": trusted.band_check(
 TASKS = {TASK: trusted.QualityTask(
     cells=("setup", "frozen_with_head", "unfreeze_top", "fine_tune"), artifact="model", metric=heldout_accuracy,
     fixed=(), derive_top=True, weak={"fine_tune": WEAK_SOURCE},
-    weak_name="the new head trained for one epoch, never fine-tuned")}
+    weak_name="the new head trained for one epoch, never fine-tuned",
+    ceiling=CEILING["sample"], over={name: {"fine_tune": ("model.fit(x_few, y_few,", f"model.fit({x}, {y},")}
+                                     for name, x, y in OVER})}

@@ -98,15 +98,51 @@ def _within_budget(task):
     return lambda model: trusted.expect_budget(model, max_params=BUDGET - 1, what=task)
 
 
+#: Layers that shrink a feature map: what a skip connection has to span.
+DOWNSAMPLING = ("MaxPooling2D", "AveragePooling2D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D")
+
+
+def _downsamples(layer) -> bool:
+    strides = getattr(layer, "strides", None) or getattr(layer, "pool_size", (1,))
+    return type(layer).__name__ in DOWNSAMPLING and max(strides) > 1
+
+
+def skip_connections(model) -> int:
+    """Concatenate layers that join a feature map with one computed from it through a downsampling (chapter 8).
+
+    Read from the loaded model's graph: a map joined with itself, or with a map computed from it at the same
+    resolution only (``Concatenate()([x, conv(x)])``), is not a U-Net's skip connection.
+    """
+    def producer(tensor):
+        return tensor._keras_history.operation
+
+    def parents(layer):
+        return [producer(t) for node in layer._inbound_nodes for t in node.input_tensors]
+
+    def reaches(layer, target, crossed, seen):  # is target an ancestor of layer, with a downsampling between?
+        if layer is target:
+            return crossed
+        crossed = crossed or _downsamples(layer)
+        if (id(layer), crossed) in seen:
+            return False
+        seen.add((id(layer), crossed))
+        return any(reaches(parent, target, crossed, seen) for parent in parents(layer))
+
+    joins = [parents(layer) for layer in model.layers if type(layer).__name__ == "Concatenate"]
+    return sum(any(a is not b and reaches(a, b, False, set()) for a in inputs for b in inputs) for inputs in joins)
+
+
 def expect_unet(model) -> None:
     """The saved unet is under budget and is a U-Net: it upsamples with Conv2DTranspose and has skip connections."""
     _within_budget("unet")(model)
     kinds = [type(layer).__name__ for layer in model.layers]
-    if kinds.count("Conv2DTranspose") < 2 or kinds.count("Concatenate") < 2:
-        raise AssertionError(f"your unet has {kinds.count('Conv2DTranspose')} Conv2DTranspose and "
-                             f"{kinds.count('Concatenate')} Concatenate layers; a U-Net upsamples twice and, after each "
-                             "upsampling, concatenates the encoder's feature map of the same size (the skip "
-                             "connections): layers.Concatenate()([x, skip])")
+    skips = skip_connections(model)
+    if kinds.count("Conv2DTranspose") < 2 or skips < 2:
+        raise AssertionError(f"your unet has {kinds.count('Conv2DTranspose')} Conv2DTranspose layers and {skips} "
+                             f"skip connections ({kinds.count('Concatenate')} Concatenate layers); a U-Net upsamples "
+                             "twice and, after each upsampling, concatenates the encoder's feature map of the same "
+                             "size, the one saved before the pooling (the skip connections): "
+                             "layers.Concatenate()([x, skip])")
 
 
 def _band(task, metric, expect, i, advice):
