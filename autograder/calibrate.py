@@ -9,7 +9,8 @@ measures it in this process with the task's trusted metric; then the task's name
 It prints the distribution, derives the top band (lowest reference run minus 1 point, rounded down to 0.1
 point), checks that every reference run clears every band by the margin and that the weak solution misses the top
 band; for a task with a ceiling, that every reference run stays under it by the margin and that each answer
-trained on what it must not see (``over``) lands above it by the margin; and writes autograder/calibration.json, which the trusted checks read and the notebooks' bands must match.
+trained on what it must not see (``over``) lands above it by the margin; and writes autograder/calibration.json,
+which the trusted checks read and the notebooks' bands must match.
 Exit status 1 when a rule fails. `--quick` (one seed, one thread, no weak run) only checks that the pipeline works
 and never writes the report. Run by hand, not in CI: it trains ~11 models a task.
 """
@@ -65,11 +66,11 @@ def run_notebook(assignment: str, task: trusted.QualityTask, seed: int, threads:
         cell = copy.deepcopy(by_id[gid])
         if weak and gid in task.weak:
             cell.source = task.weak[gid]
-        for edit_id, (old, new) in task.over.get(over, {}).items():
-            if edit_id == gid:
-                if cell.source.count(old) < 1:
-                    raise SystemExit(f"calibrate: {assignment}/{gid} has no {old!r} to edit into {over!r}")
-                cell.source = cell.source.replace(old, new)
+        if gid in task.over.get(over, {}):
+            old, new = task.over[over][gid]
+            if old not in cell.source:
+                raise SystemExit(f"calibrate: {assignment}/{gid} has no {old!r} to edit into {over!r}")
+            cell.source = cell.source.replace(old, new)
         cells.append(cell)
     cells.append(nbformat.v4.new_code_cell(
         f"from cnnbook import submit\nsubmit.save_model({task.artifact}, {task.artifact!r})"))

@@ -242,6 +242,11 @@ def macs(model) -> int:
     return int(count(model).macs)
 
 
+def inbound(layer) -> list:
+    """The layers whose outputs a layer of a loaded functional model reads (its graph, from Keras's nodes)."""
+    return [t._keras_history.operation for node in getattr(layer, "_inbound_nodes", []) for t in node.input_tensors]
+
+
 def expect_budget(model, max_params: int | None = None, max_macs: int | None = None, what: str = "your model") -> None:
     """Assert the loaded model fits its parameter and MAC budgets (limits inclusive)."""
     if max_params is not None and params(model) > max_params:

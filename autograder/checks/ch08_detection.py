@@ -103,8 +103,7 @@ DOWNSAMPLING = ("MaxPooling2D", "AveragePooling2D", "Conv2D", "DepthwiseConv2D",
 
 
 def _downsamples(layer) -> bool:
-    strides = getattr(layer, "strides", None) or getattr(layer, "pool_size", (1,))
-    return type(layer).__name__ in DOWNSAMPLING and max(strides) > 1
+    return type(layer).__name__ in DOWNSAMPLING and max(layer.strides) > 1   # pooling layers have strides too
 
 
 def skip_connections(model) -> int:
@@ -113,12 +112,6 @@ def skip_connections(model) -> int:
     Read from the loaded model's graph: a map joined with itself, or with a map computed from it at the same
     resolution only (``Concatenate()([x, conv(x)])``), is not a U-Net's skip connection.
     """
-    def producer(tensor):
-        return tensor._keras_history.operation
-
-    def parents(layer):
-        return [producer(t) for node in layer._inbound_nodes for t in node.input_tensors]
-
     def reaches(layer, target, crossed, seen):  # is target an ancestor of layer, with a downsampling between?
         if layer is target:
             return crossed
@@ -126,9 +119,9 @@ def skip_connections(model) -> int:
         if (id(layer), crossed) in seen:
             return False
         seen.add((id(layer), crossed))
-        return any(reaches(parent, target, crossed, seen) for parent in parents(layer))
+        return any(reaches(parent, target, crossed, seen) for parent in trusted.inbound(layer))
 
-    joins = [parents(layer) for layer in model.layers if type(layer).__name__ == "Concatenate"]
+    joins = [trusted.inbound(layer) for layer in model.layers if type(layer).__name__ == "Concatenate"]
     return sum(any(a is not b and reaches(a, b, False, set()) for a in inputs for b in inputs) for inputs in joins)
 
 

@@ -16,6 +16,8 @@ from collections import Counter
 
 import numpy as np
 
+import trusted
+
 #: Keras classes a saved architecture may use (ResNet-34 is rebuilt from its JSON configuration).
 STANDARD = {"Functional", "Model", "Sequential", "InputLayer", "Conv2D", "BatchNormalization", "Activation", "ReLU",
             "MaxPooling2D", "GlobalAveragePooling2D", "Dense", "Add", "Rescaling", "ZeroPadding2D", "Flatten",
@@ -32,9 +34,8 @@ def _relu_after(model) -> dict:
     """For each Conv2D of a functional model: is its output passed through a ReLU (its own or the next layer's)?"""
     consumers = {}
     for layer in model.layers:
-        for node in getattr(layer, "_inbound_nodes", []):
-            for t in node.input_tensors:
-                consumers.setdefault(id(t._keras_history.operation), []).append(layer)
+        for producer in trusted.inbound(layer):
+            consumers.setdefault(id(producer), []).append(layer)
     out = {}
     for layer in _layers(model):
         if type(layer).__name__ != "Conv2D":
