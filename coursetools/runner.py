@@ -12,6 +12,11 @@ profile, the backend and the Keras/TensorFlow versions (``_build/cache/``; ``--n
 ``--backend tensorflow|jax|torch`` sets ``KERAS_BACKEND`` for the kernel; a notebook whose metadata says
 ``"cnnbook": {"backends": ["tensorflow"]}`` is skipped on the others with its ``backends_why``
 (README, "Supported stacks and backends"). ``--jobs N`` runs N notebooks at a time.
+
+Threads: each kernel computes on ``--threads`` threads (default 1: TensorFlow's intra-op pool and OpenMP), whatever
+``--jobs`` is. Two kernels with TensorFlow's default pools (one thread a core each) on a 2-core machine fight for the
+cores; and a seeded run's numbers depend on the thread count, so the executed lessons (and the outputs committed from
+them) are the same at any ``--jobs``. The thread count is part of the cache key.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class Result:
     message: str = ""
     backend: str = "tensorflow"
     cached: bool = False
+    threads: int = 1
 
 
 def kind_of(path: Path, root: Path) -> str:
@@ -194,16 +200,17 @@ def _stack() -> str:
     return " ".join(versions)
 
 
-def cache_key(src: Path, root: Path, profile: str, backend: str, inputs_digest: str | None = None) -> str:
-    """Return the key of one run: notebook, package sources and data, profile, backend and stack."""
+def cache_key(src: Path, root: Path, profile: str, backend: str, inputs_digest: str | None = None,
+              threads: int = 1) -> str:
+    """Return the key of one run: notebook, package sources and data, profile, backend, stack and thread count."""
     digest = hashlib.sha256(src.read_bytes())
-    for part in (inputs_digest or _files_digest(root), profile, backend, _stack()):
+    for part in (inputs_digest or _files_digest(root), profile, backend, _stack(), f"threads={threads}"):
         digest.update(b"\0" + part.encode())
     return digest.hexdigest()
 
 
 def run_one(src: Path, root: Path, out_dir: Path, profile: str, cell_timeout: int, backend: str = "tensorflow",
-            cache: Path | None = None, inputs_digest: str | None = None) -> Result:
+            cache: Path | None = None, inputs_digest: str | None = None, threads: int = 1) -> Result:
     """Execute one notebook in a child process (or take it from the cache); measure wall time and peak memory."""
     kind = kind_of(src, root)
     rel = src.resolve().relative_to(root)
@@ -211,14 +218,15 @@ def run_one(src: Path, root: Path, out_dir: Path, profile: str, cell_timeout: in
     allowed, why = backends_of(src)
     if backend not in allowed:
         return Result(str(rel), kind, profile, "skipped", 0.0, 0.0,
-                      f"needs {', '.join(allowed)}: {why or 'no reason given in backends_why'}", backend)
-    key = cache_key(src, root, profile, backend, inputs_digest) if cache else ""
+                      f"needs {', '.join(allowed)}: {why or 'no reason given in backends_why'}", backend,
+                      threads=threads)
+    key = cache_key(src, root, profile, backend, inputs_digest, threads) if cache else ""
     if cache and (cache / f"{key}.json").exists() and (cache / f"{key}.ipynb").exists():
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(cache / f"{key}.ipynb", dst)
         kept = json.loads((cache / f"{key}.json").read_text())
         return Result(**{**kept, "cached": True})
-    result = _run_child(src, dst, rel, kind, profile, cell_timeout, backend)
+    result = _run_child(src, dst, rel, kind, profile, cell_timeout, backend, threads)
     if cache and result.status == "ok":
         cache.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(dst, cache / f"{key}.ipynb")
@@ -226,9 +234,11 @@ def run_one(src: Path, root: Path, out_dir: Path, profile: str, cell_timeout: in
     return result
 
 
-def _run_child(src: Path, dst: Path, rel: Path, kind: str, profile: str, cell_timeout: int, backend: str) -> Result:
-    """Execute one notebook in a child process and measure its wall time and peak memory."""
+def _run_child(src: Path, dst: Path, rel: Path, kind: str, profile: str, cell_timeout: int, backend: str,
+               threads: int = 1) -> Result:
+    """Execute one notebook in a child process on ``threads`` threads; measure its wall time and peak memory."""
     env = dict(os.environ)
+    env.update({"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": str(threads)})
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["KERAS_BACKEND"] = backend
@@ -246,7 +256,8 @@ def _run_child(src: Path, dst: Path, rel: Path, kind: str, profile: str, cell_ti
         message = f"runner worker exited with {proc.returncode}: " + (err_lines[-1] if err_lines else "no message")
     status = "ok" if message == "" else "FAILED"
     peak_mb = rusage.ru_maxrss / 1024  # Linux reports KiB; the largest process of the tree (the kernel)
-    return Result(str(rel), kind, profile, status, round(seconds, 1), round(peak_mb, 1), message, backend)
+    return Result(str(rel), kind, profile, status, round(seconds, 1), round(peak_mb, 1), message, backend,
+                  threads=threads)
 
 
 def format_table(results: list[Result]) -> str:
@@ -264,27 +275,30 @@ def format_table(results: list[Result]) -> str:
     failed = sum(r.status == "FAILED" for r in results)
     cached = sum(r.cached for r in results)
     backend = results[0].backend if results else "tensorflow"
-    lines.append(f"{len(results)} notebooks on {backend}: {passed} passed, {skipped} skipped, {failed} failed; "
+    threads = results[0].threads if results else 1
+    lines.append(f"{len(results)} notebooks on {backend}, {threads} thread{'s' * (threads > 1)} each: {passed} passed, {skipped} skipped, {failed} failed; "
                  f"{cached} from the cache; {ran:.1f} s of execution")
     return "\n".join(lines)
 
 
 def run(paths: list[Path], profile: str, out_dir: Path, report: Path, cell_timeout: int,
         root: Path | None = None, backend: str = "tensorflow", cache: Path | None = None,
-        jobs: int = 1) -> list[Result]:
-    """Validate every input first, then execute them (``jobs`` at a time) and write the JSON report."""
+        jobs: int = 1, threads: int = 1) -> list[Result]:
+    """Validate every input first, then execute them (``jobs`` at a time, ``threads`` each) and write the report."""
     root = root or repo_root()
     if profile not in PROFILES:
         raise RunnerError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
     if backend not in BACKENDS:
         raise RunnerError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if int(threads) < 1:
+        raise RunnerError(f"--threads {threads}: a kernel needs at least 1 thread (the default is 1)")
     for p in paths:
         kind_of(p, root)
         check_notebook(p)
     inputs_digest = _files_digest(root) if cache else None
 
     def one(p: Path) -> Result:
-        result = run_one(p, root, out_dir, profile, cell_timeout, backend, cache, inputs_digest)
+        result = run_one(p, root, out_dir, profile, cell_timeout, backend, cache, inputs_digest, int(threads))
         print(f"{result.status:<7} {result.seconds:7.1f} s  {result.notebook}" + ("  (cached)" if result.cached else ""),
               flush=True)
         return result
@@ -312,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell-timeout", type=int, default=1200, help="seconds a single cell may take")
     parser.add_argument("--backend", default="tensorflow", help="Keras backend of the kernels: tensorflow, jax, torch")
     parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at the same time")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="compute threads of each kernel (default 1; part of the cache key, changes the numbers)")
     parser.add_argument("--no-cache", action="store_true", help="execute every notebook, even unchanged ones")
     parser.add_argument("--kinds", default="lesson,source,student",
                         help="which notebooks of the course to run by default (comma-separated)")
@@ -323,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         suffix = "" if args.backend == "tensorflow" else f"-{args.backend}"
         results = run(paths, args.profile, args.out or root / "_build" / f"executed{suffix}",
                       args.report or root / "_build" / "reports" / f"timings{suffix}.json", args.cell_timeout, root,
-                      args.backend, None if args.no_cache else root / "_build" / "cache", args.jobs)
+                      args.backend, None if args.no_cache else root / "_build" / "cache", args.jobs, args.threads)
     except (RunnerError, FileNotFoundError) as exc:
         print(f"runner: {exc}", file=sys.stderr)
         return 2

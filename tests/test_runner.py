@@ -107,7 +107,7 @@ def test_tensorflow_only_notebook_is_skipped_on_other_backends_with_its_reason(t
     assert "1 skipped, 0 failed" in runner.format_table([result])
 
 
-def test_cache_key_changes_with_notebook_package_data_profile_and_backend(tmp_path):
+def test_cache_key_changes_with_notebook_package_data_profile_backend_and_threads(tmp_path):
     for folder in ("cnnbook", "autograder/data"):
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "cnnbook" / "m.py").write_text("x = 1\n")
@@ -117,6 +117,7 @@ def test_cache_key_changes_with_notebook_package_data_profile_and_backend(tmp_pa
     assert key == runner.cache_key(nb, tmp_path, "sample", "tensorflow")
     assert key != runner.cache_key(nb, tmp_path, "full", "tensorflow")
     assert key != runner.cache_key(nb, tmp_path, "sample", "jax")
+    assert key != runner.cache_key(nb, tmp_path, "sample", "tensorflow", threads=2)   # other numbers: another run
     changes = [lambda: (tmp_path / "cnnbook" / "m.py").write_text("x = 2\n"),
                lambda: (tmp_path / "autograder" / "data" / "d.npz").write_bytes(b"2"),
                lambda: write_nb(nb, "print(2)")]
@@ -141,3 +142,21 @@ def test_second_run_comes_from_the_cache_and_a_change_runs_again(tmp_path):
     assert not third[0].cached
     executed = nbformat.read(tmp_path / "out" / "book" / "x.ipynb", as_version=4)
     assert "changed" in "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+
+
+def test_kernel_computes_on_the_threads_asked_whatever_jobs_is(tmp_path):
+    """Oracle: the environment the executed notebook printed. 1 thread by default at --jobs 2; --threads 2 asked."""
+    show = "import os; print([os.environ[k] for k in ('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', " \
+           "'OMP_NUM_THREADS')])"
+    seen = {}
+    for threads in (1, 2):
+        nb = write_nb(tmp_path / "book" / f"t{threads}.ipynb", show)
+        [result] = runner.run([nb], "sample", tmp_path / "out", tmp_path / "r.json", 60, root=tmp_path, jobs=2,
+                              **({} if threads == 1 else {"threads": 2}))
+        assert result.status == "ok" and result.threads == threads
+        executed = nbformat.read(tmp_path / "out" / "book" / nb.name, as_version=4)
+        seen[threads] = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", [])).strip()
+    assert seen == {1: "['1', '1', '1']", 2: "['2', '1', '2']"}
+    assert "2 threads each" in runner.format_table([result])
+    with pytest.raises(runner.RunnerError, match="at least 1 thread"):
+        runner.run([nb], "sample", tmp_path / "out", tmp_path / "r.json", 60, root=tmp_path, threads=0)
