@@ -276,8 +276,8 @@ def format_table(results: list[Result]) -> str:
     cached = sum(r.cached for r in results)
     backend = results[0].backend if results else "tensorflow"
     threads = results[0].threads if results else 1
-    lines.append(f"{len(results)} notebooks on {backend}, {threads} thread{'s' * (threads > 1)} each: {passed} passed, {skipped} skipped, {failed} failed; "
-                 f"{cached} from the cache; {ran:.1f} s of execution")
+    lines.append(f"{len(results)} notebooks on {backend}, {threads} thread{'s' * (threads > 1)} each: {passed} passed, "
+                 f"{skipped} skipped, {failed} failed; {cached} from the cache; {ran:.1f} s of execution")
     return "\n".join(lines)
 
 
@@ -290,7 +290,8 @@ def run(paths: list[Path], profile: str, out_dir: Path, report: Path, cell_timeo
         raise RunnerError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
     if backend not in BACKENDS:
         raise RunnerError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
-    if int(threads) < 1:
+    threads = int(threads)
+    if threads < 1:
         raise RunnerError(f"--threads {threads}: a kernel needs at least 1 thread (the default is 1)")
     for p in paths:
         kind_of(p, root)
@@ -298,7 +299,7 @@ def run(paths: list[Path], profile: str, out_dir: Path, report: Path, cell_timeo
     inputs_digest = _files_digest(root) if cache else None
 
     def one(p: Path) -> Result:
-        result = run_one(p, root, out_dir, profile, cell_timeout, backend, cache, inputs_digest, int(threads))
+        result = run_one(p, root, out_dir, profile, cell_timeout, backend, cache, inputs_digest, threads)
         print(f"{result.status:<7} {result.seconds:7.1f} s  {result.notebook}" + ("  (cached)" if result.cached else ""),
               flush=True)
         return result
