@@ -257,8 +257,8 @@ def expect_budget(model, max_params: int | None = None, max_macs: int | None = N
                              f"{max_macs:,} — downsample earlier (strides or pooling) or use fewer filters")
 
 
-# cnnbook.grading imports Keras (through cnnbook.counting), so it is imported when first used, not when nbgrader loads
-# this module: TensorFlow's start then overlaps the kernel's work (warm_keras) instead of delaying the kernel.
+# cnnbook.grading is imported when first used, not when nbgrader loads this module (its Keras-using checks import
+# Keras themselves): a chapter whose checks need no Keras (``KERAS = False``) never imports TensorFlow here.
 def expect_array(*args, **kwargs):
     """Compare a saved output with a reference computed here within ``atol``, naming the first differing index: the
     comparison the visible tests make (cnnbook.grading.expect_array), run in this process on the loaded artifact."""
@@ -483,8 +483,11 @@ def warm_keras(module) -> threading.Thread | None:
     """Import Keras in a background thread while the kernel runs, for a check module that has checks.
 
     TensorFlow takes seconds to import; the trusted step needs it only after the kernel has finished, and meanwhile
-    the grader's process only waits on the kernel. The checks call ``wait_for_keras`` first, and so does exit."""
-    if module is None or not getattr(module, "CHECKS", None) or "keras" in sys.modules:
+    the grader's process only waits on the kernel. The checks call ``wait_for_keras`` first, and so does exit. A
+    check module that sets ``KERAS = False`` (its checks load no model: chapter 1) is not warmed: its grading then
+    costs no TensorFlow import at all."""
+    if module is None or not getattr(module, "CHECKS", None) or not getattr(module, "KERAS", True) \
+            or "keras" in sys.modules:
         return None
     thread = threading.Thread(target=importlib.import_module, args=("keras",), name=WARM_THREAD, daemon=True)
     thread.start()

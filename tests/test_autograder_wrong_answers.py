@@ -337,10 +337,12 @@ def unet_answer(**edits) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("wrong, want, phrase", [
-    # no skip connections: chapter 8's FCN head. Its mean IoU can reach the bands, so the check reads the layers
-    ({"layers.Concatenate()([x, skip])": "x"}, "fail", "skip connections"),
+    # no skip connections: chapter 8's FCN head. Its mean IoU can reach the bands, so the check reads the layers,
+    # before any metric: the verdict does not depend on the training, which is cut to one epoch to keep the suite fast
+    ({"layers.Concatenate()([x, skip])": "x", "epochs=6,": "epochs=1,"}, "fail", "skip connections"),
     # a dodge of a layer count: the Concatenate layers are there, but each joins a map with itself (no skip)
-    ({"layers.Concatenate()([x, skip])": "layers.Concatenate()([x, x])"}, "fail", "0 skip connections"),
+    ({"layers.Concatenate()([x, skip])": "layers.Concatenate()([x, x])", "epochs=6,": "epochs=1,"}, "fail",
+     "0 skip connections"),
     # the hint ignored: Keras's default Adam and no pixel weights. Background pixels dominate the loss, and six epochs
     # leave the mean IoU near the all-background answer's (no pixel weights alone, at 3e-3: 0.345 for seed 0, in band)
     ({"sample_weight=np.where(seg_train.masks > 0, 5.0, 1.0),\n": "",

@@ -38,7 +38,7 @@ def test_sample_photos_are_scikit_learns_two_photos():
 
 
 def test_reference_conv2d_equals_scipy_cross_correlation():
-    # Oracle: scipy.signal.correlate2d summed over input channels.
+    # Oracle: scipy.signal.correlate2d summed over input channels, written out here for one valid case.
     rng = np.random.default_rng(1)
     x, w, b = rng.normal(size=(9, 8, 2)), rng.normal(size=(3, 2, 2, 3)), rng.normal(size=3)
     expected = np.stack([sum(signal.correlate2d(x[:, :, c], w[:, :, c, o], mode="valid") for c in range(2)) + b[o]
@@ -46,29 +46,53 @@ def test_reference_conv2d_equals_scipy_cross_correlation():
     np.testing.assert_allclose(ch01.reference_conv2d(x, w, b), expected, atol=1e-6)
 
 
-def scipy_conv2d(x, w, b=None, stride=1, padding="valid"):
-    """An independent conv2d: scipy correlation on a TF-style padded input, then subsampling."""
-    kh, kw = w.shape[:2]
-    if padding == "same":
-        ph = max((-(-x.shape[0] // stride) - 1) * stride + kh - x.shape[0], 0)
-        pw = max((-(-x.shape[1] // stride) - 1) * stride + kw - x.shape[1], 0)
-        x = np.pad(x, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
-    out = np.stack([sum(signal.correlate2d(x[:, :, c], w[:, :, c, o], mode="valid") for c in range(x.shape[2]))
-                    for o in range(w.shape[3])], axis=-1)[::stride, ::stride]
+def tensorflow_conv2d(x, w, b=None, stride=1, padding="valid"):
+    """The oracle of the grader's reference: tf.nn.conv2d in float64 on one (H, W, C) image."""
+    import tensorflow as tf
+
+    out = tf.nn.conv2d(np.asarray(x, "float64")[None], np.asarray(w, "float64"), strides=stride,
+                       padding=padding.upper()).numpy()[0]
     return out if b is None else out + b
 
 
-def test_the_graders_reference_agrees_with_scipy_on_its_random_cases():
-    # Oracle: scipy_conv2d; the cases are the grader's (autograder/checks/ch01_convolution.py).
-    for x, w, b, stride, padding in ch01.random_conv_cases(7, 40):
+def every_grader_case():
+    """The cases of every hidden test cell of chapter 1, and 40 more of the same generator."""
+    for _name, seed, count, options in ch01.CASES.values():
+        yield from ch01.random_conv_cases(seed, count, **options)
+    yield from ch01.random_conv_cases(7, 40)
+
+
+def test_the_graders_reference_agrees_with_tensorflow_on_its_random_cases():
+    # Oracle: tf.nn.conv2d. The grader computes its reference with SciPy, so that grading chapter 1 imports no
+    # TensorFlow; this is what makes the two the same answer, "same" padding's uneven split included.
+    cases = list(every_grader_case())
+    assert sum(p == "same" for *_, p in cases) > 20 and sum(s > 1 for *_, s, _ in cases) > 20
+    for x, w, b, stride, padding in cases:
         np.testing.assert_allclose(ch01.reference_conv2d(x, w, b, stride, padding),
-                                   scipy_conv2d(x, w, b, stride, padding), atol=1e-9)
+                                   tensorflow_conv2d(x, w, b, stride, padding), atol=1e-9)
 
 
 def test_a_flipped_kernel_differs_from_the_reference():
-    differs = [not np.allclose(ch01.reference_conv2d(x, w, b, s, p), scipy_conv2d(x, w[::-1, ::-1], b, s, p))
+    # the plausible wrong answer of a convolution exercise: a true convolution (flipped kernel), not TF's correlation
+    differs = [not np.allclose(ch01.reference_conv2d(x, w, b, s, p), tensorflow_conv2d(x, w[::-1, ::-1], b, s, p))
                for x, w, b, s, p in ch01.random_conv_cases(7, 40)]
     assert sum(differs) > 30
+
+
+def test_grading_chapter_1_imports_no_tensorflow(tmp_path):
+    # What KERAS = False buys: the trusted step of chapter 1 (check module, reference, comparison) in a fresh process
+    # leaves TensorFlow and Keras unimported. Oracle: that process's sys.modules.
+    import subprocess
+
+    code = ("import sys; sys.path.insert(0, 'autograder'); import trusted\n"
+            "m = trusted.load_checks('ch01_convolution'); assert trusted.warm_keras(m) is None\n"
+            "x, w, b, s, p = m.random_conv_cases(404, 1)[0]\n"
+            "trusted.expect_array(m.reference_conv2d(x, w, b, s, p), m.reference_conv2d(x, w, b, s, p), 'case')\n"
+            "print(sorted(k for k in ('tensorflow', 'keras') if k in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 @pytest.mark.parametrize("actual, message", [

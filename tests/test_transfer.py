@@ -179,7 +179,7 @@ def test_split_at_and_safe_reload(tmp_path):
 def test_the_lessons_transfer_table_is_in_the_expected_order():
     """The committed (reviewed) run of book/ch07: frozen features >= scratch + 10 points, fine-tuned >= frozen.
 
-    Oracle: the accuracies the lesson printed, over its seeds, on 1,000 real Fashion-MNIST test images (issue: the
+    Oracle: the accuracies the lesson printed, over its seeds, on its real Fashion-MNIST test images (issue: the
     order must hold averaged over at least 3 seeds). test_lessons re-executes the lesson; this reads its table.
     """
     import json

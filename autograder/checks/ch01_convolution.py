@@ -1,8 +1,10 @@
 """Trusted checks of exercise 1 (`conv2d` in NumPy), to autograder/PROTOCOL.md; the answer rule: answer_rules.
 
-Oracle: ``tf.nn.conv2d`` in the grader's process, on seeded random cases the grader chooses (``INPUTS``: the kernel
-reads them with ``cnnbook.submit.load_inputs`` and saves its outputs; the grader regenerates them, never reads them
-back). Rule: ``conv2d`` uses Python and NumPy only — no TensorFlow, Keras, SciPy or course reference. The score
+Oracle: SciPy's ``signal.correlate2d`` in the grader's process, on an input padded by TensorFlow's "same" rule
+(tests/test_chapter1_helpers.py checks it equals ``tf.nn.conv2d`` on every case the grader draws), on seeded random
+cases the grader chooses (``INPUTS``: the kernel reads them with ``cnnbook.submit.load_inputs`` and saves its outputs;
+the grader regenerates them, never reads them back). The checks need no Keras (``KERAS = False``): the grader's
+process does not import TensorFlow for this chapter. Rule: ``conv2d`` uses Python and NumPy only — no TensorFlow, Keras, SciPy or course reference. The score
 comes from the answer cell re-run alone in the sandbox (see answer_rules); the kernel's outputs only raise a flag.
 """
 
@@ -59,11 +61,19 @@ def inputs_of(grade_id: str) -> dict[str, np.ndarray]:
 
 
 def reference_conv2d(x, w, b=None, stride=1, padding="valid") -> np.ndarray:
-    """TensorFlow's answer for ``conv2d(x, w, b, stride, padding)`` on one (H, W, C) image (the oracle)."""
-    import tensorflow as tf
+    """The answer of ``tf.nn.conv2d`` for ``conv2d(x, w, b, stride, padding)`` on one (H, W, C) image, computed with
+    SciPy: pad as TensorFlow's "same" does (the extra row or column at the bottom and right), cross-correlate each
+    input channel with its kernel slice, sum over the channels, keep every ``stride``-th position (the oracle)."""
+    from scipy import signal
 
     x, w = np.asarray(x, dtype="float64"), np.asarray(w, dtype="float64")
-    out = tf.nn.conv2d(x[None], w, strides=stride, padding=padding.upper()).numpy()[0]
+    kh, kw = w.shape[:2]
+    if padding == "same":
+        pad_h = max((-(-x.shape[0] // stride) - 1) * stride + kh - x.shape[0], 0)
+        pad_w = max((-(-x.shape[1] // stride) - 1) * stride + kw - x.shape[1], 0)
+        x = np.pad(x, ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    out = np.stack([sum(signal.correlate2d(x[:, :, c], w[:, :, c, o], mode="valid") for c in range(x.shape[2]))
+                    for o in range(w.shape[3])], axis=-1)[::stride, ::stride]
     return out if b is None else out + np.asarray(b, dtype="float64")
 
 
@@ -72,7 +82,7 @@ def _plain(a):
 
 
 def check_cases(art, grade_id: str):
-    """Score one test cell: the rule, then the answer cell run alone on the cell's random cases vs TensorFlow."""
+    """Score one test cell: the rule, then the answer cell run alone on the cell's random cases vs the oracle."""
     name, seed, count, options = CASES[grade_id]
     source = tasks.enforce(art, "conv2d", RULE, {"conv2d"})
     cases = random_conv_cases(seed, count, **options)
@@ -88,5 +98,6 @@ def check_cases(art, grade_id: str):
     art.notes = getattr(art, "notes", []) + tasks.disagreement(art, name, rerun)
 
 
+KERAS = False   # no check here loads a model: trusted.warm_keras leaves TensorFlow unimported
 INPUTS = {name: (lambda gid=gid: inputs_of(gid)) for gid, (name, *_rest) in CASES.items()}
 CHECKS = {gid: (lambda art, gid=gid: check_cases(art, gid)) for gid in CASES}
