@@ -8,6 +8,7 @@ PROFILE ?= sample
 JOBS ?= 2
 BACKEND ?= tensorflow
 STACK ?= colab
+COMPAT_EXTRA ?=
 
 .PHONY: all setup notebooks site book test release setup-cells regen-lessons clean browser-deps graphviz-deps explore compat
 
@@ -49,16 +50,19 @@ graphviz-deps:
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
 
 ## test: set up, run the lessons and student notebooks once (through the runner's cache: what `make all` ran is
-## reused), then the suite. The exercise sources are not run here: tests/test_autograder_chapters.py grades each one
-## through the real grader (every visible and hidden test), which is a stronger run of the same notebook.
+## reused), then the suite on $(JOBS) pytest-xdist workers, each test module whole on one worker (its module fixtures
+## built once). The exercise sources are not run here: tests/test_autograder_chapters.py grades each one through the
+## real grader (every visible and hidden test), which is a stronger run of the same notebook.
 test: setup browser-deps
 	$(PY) -m coursetools.runner --profile sample --jobs $(JOBS) --backend $(BACKEND) --kinds lesson,student
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile
 
-## compat: run every lesson and every exercise's visible tests on a supported stack (STACK=colab|pinned|latest,
-## BACKEND=tensorflow|jax|torch; coursetools/stacks.toml), in its own venv .venv-compat-STACK
+## compat: run every lesson and every exercise's visible tests on a supported stack (STACK=colab|pinned|latest|jax,
+## BACKEND=tensorflow|jax|torch; coursetools/stacks.toml), in its own venv .venv-compat-STACK; PROFILE=full needs the
+## network; COMPAT_EXTRA adds pip requirements to that venv (a GPU runner: COMPAT_EXTRA='jax[cuda13]')
 compat: setup
-	nice -n 10 $(PY) -m coursetools.compat $(STACK) --backend $(BACKEND) --jobs $(JOBS)
+	nice -n 10 $(PY) -m coursetools.compat $(STACK) --backend $(BACKEND) --jobs $(JOBS) --profile $(PROFILE) \
+	  $(if $(COMPAT_EXTRA),--extra $(foreach e,$(COMPAT_EXTRA),'$(e)'))
 
 ## explore: opt-in random exploration of the property tests (Hypothesis profile `explore`; CI stays derandomised)
 explore: setup

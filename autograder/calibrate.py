@@ -48,8 +48,9 @@ def solution_notebook(assignment: str) -> Path:
 
 
 def run_notebook(assignment: str, task: trusted.QualityTask, seed: int, threads: int, weak: bool,
-                 timeout: int = 900, over: str = "") -> float:
-    """Train the task's model (reference, weak, or the ``over`` answer named) in a fresh kernel; return its metric."""
+                 timeout: int = 900, over: str = "", honest: str = "") -> float:
+    """Train the task's model (reference, weak, the ``over`` or ``honest`` answer named) in a fresh kernel; return
+    its metric."""
     from nbclient import NotebookClient
 
     src = nbformat.read(solution_notebook(assignment), as_version=4)
@@ -66,6 +67,8 @@ def run_notebook(assignment: str, task: trusted.QualityTask, seed: int, threads:
         cell = copy.deepcopy(by_id[gid])
         if weak and gid in task.weak:
             cell.source = task.weak[gid]
+        if gid in task.honest.get(honest, {}):
+            cell.source = task.honest[honest][gid]
         if gid in task.over.get(over, {}):
             old, new = task.over[over][gid]
             if old not in cell.source:
@@ -110,7 +113,7 @@ def machine() -> dict:
 
 
 def derive(task: trusted.QualityTask, ref: list[float], weak: list[float],
-           over: list[float] = ()) -> tuple[list[float], list[str]]:
+           over: list[float] = (), honest: list[float] = ()) -> tuple[list[float], list[str]]:
     """The bands (fixed ones plus the derived top) and the list of broken rules (PROTOCOL §6)."""
     floor = min(ref) - trusted.DERIVE_MARGIN
     bands = list(task.fixed)
@@ -133,6 +136,9 @@ def derive(task: trusted.QualityTask, ref: list[float], weak: list[float],
         if over and min(over) - task.ceiling < trusted.MARGIN - 1e-9:
             problems.append(f"ceiling {task.ceiling:.3f}: an answer trained on what it must not see reaches only "
                             f"{min(over):.4f}; it must clear the ceiling by {trusted.MARGIN * 100:.1f} points")
+        if honest and task.ceiling - max(honest) < trusted.MARGIN - 1e-9:
+            problems.append(f"ceiling {task.ceiling:.3f}: an honest answer (on the allowed data only) reaches "
+                            f"{max(honest):.4f}; it must stay under the ceiling by {trusted.MARGIN * 100:.1f} points")
     return bands, problems
 
 
@@ -171,8 +177,15 @@ def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool,
                 over_runs.append({"name": over_name, "seed": seed, "threads": max(threads), "value": value})
                 print(f"  {assignment}/{name} over the ceiling ({over_name}) seed {seed}: {task.unit} {value:.4f}",
                       flush=True)
+        honest_runs = []
+        for honest_name in ([] if quick else task.honest):
+            for seed in range(min(seeds, 2)):
+                value = run_notebook(assignment, task, seed, max(threads), weak=False, honest=honest_name)
+                honest_runs.append({"name": honest_name, "seed": seed, "threads": max(threads), "value": value})
+                print(f"  {assignment}/{name} honest ({honest_name}) seed {seed}: {task.unit} {value:.4f}", flush=True)
         ref = [r["value"] for r in runs]
-        bands, broken = derive(task, ref, [r["value"] for r in weak_runs], [r["value"] for r in over_runs])
+        bands, broken = derive(task, ref, [r["value"] for r in weak_runs], [r["value"] for r in over_runs],
+                               [r["value"] for r in honest_runs])
         for n in threads:
             vals = [r["value"] for r in runs if r["threads"] == n]
             print(f"{assignment}/{name} at {n} thread(s): min {min(vals):.4f}, median {statistics.median(vals):.4f}, "
@@ -185,7 +198,10 @@ def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool,
                   f"({(task.ceiling - max(ref)) * 100:.2f} points under)"
                   + (f", lowest answer trained on more {min(r['value'] for r in over_runs):.4f} "
                      f"({(min(r['value'] for r in over_runs) - task.ceiling) * 100:.2f} points over)"
-                     if over_runs else ""))
+                     if over_runs else "")
+                  + (f", best honest answer {max(r['value'] for r in honest_runs):.4f} "
+                     f"({(task.ceiling - max(r['value'] for r in honest_runs)) * 100:.2f} points under)"
+                     if honest_runs else ""))
         problems += [f"{assignment}/{name}: {p}" for p in broken]
         entry[name] = {"sample": {
             "bands": bands, "fixed": list(task.fixed), "derive_top": task.derive_top, "margin": trusted.MARGIN,
@@ -193,7 +209,7 @@ def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool,
             "margins": [round(min(ref) - b, 6) for b in bands], "runs": runs,
             "weak": {"name": task.weak_name, "runs": weak_runs}}}
         if task.ceiling is not None:
-            entry[name]["sample"]["ceiling"] = {"value": task.ceiling, "over": over_runs}
+            entry[name]["sample"]["ceiling"] = {"value": task.ceiling, "over": over_runs, "honest": honest_runs}
     return entry, problems
 
 

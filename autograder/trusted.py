@@ -309,6 +309,8 @@ class QualityTask:
     ceiling: float | None = None                # the sample profile's ceiling, if the task has one (band_check)
     over: dict = field(default_factory=dict)    # name -> {grade_id: (old, new)}: the solution cell edited into an
                                                 # answer trained on what it must not see; it must land above ceiling
+    honest: dict = field(default_factory=dict)  # name -> {grade_id: source}: the strongest honest answers tried, on
+                                                # the allowed data only; each must stay under the ceiling
 
 
 def weak_mlp(name: str, data: str, hidden: int, epochs: int) -> str:

@@ -7,11 +7,16 @@ stripped, so only the visible tests run) with the runner in that venv. ``--backe
 (installed into the same venv: ``pip install jax``, ``pip install torch==2.13.0`` CPU wheel). A stack whose
 ``tensorflow`` is ``"none"`` (``jax``) has no TensorFlow at all, like a GPU runner with JAX alone: there, a lesson
 that imports TensorFlow outside a ``%%tensorflow_only`` cell fails instead of passing by accident.
+
+``--profile full`` runs the same notebooks on the real datasets (a GPU runner with network: ``.github/workflows/gpu.yml``
+runs ``make compat STACK=jax BACKEND=jax PROFILE=full COMPAT_EXTRA='jax[cuda13]'``, Keras on JAX with no TensorFlow);
+``--extra`` adds pip requirements to the stack's venv (there, JAX's CUDA wheels).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
@@ -32,11 +37,13 @@ def stacks(root: Path) -> dict:
     return tomllib.loads((root / "coursetools" / "stacks.toml").read_text())
 
 
-def build_venv(root: Path, name: str, stack: dict, backend: str) -> Path:
+def build_venv(root: Path, name: str, stack: dict, backend: str, extra: tuple[str, ...] = ()) -> Path:
     """Create (once) the stack's venv; return its python."""
     venv = root / f".venv-compat-{name}"
     python = venv / "bin" / "python"
     stamp = venv / f".installed-{stack['tensorflow']}-{stack['keras']}-{backend}"
+    if extra:
+        stamp = stamp.with_name(stamp.name + "-" + hashlib.sha256(" ".join(extra).encode()).hexdigest()[:8])
     pip = [str(python), "-m", "pip", "install", "-q"]
     if stamp.exists():  # the stack is there; cnnbook is reinstalled every time (it is what changes)
         subprocess.run(pip + ["--no-deps", "--force-reinstall", str(root)], check=True)
@@ -47,7 +54,7 @@ def build_venv(root: Path, name: str, stack: dict, backend: str) -> Path:
     framework = [] if stack["tensorflow"] == "none" else [f"tensorflow=={stack['tensorflow']}"]  # "none": JAX only
     subprocess.run(pip + framework + [f"keras=={stack['keras']}"], check=True)
     subprocess.run(pip + [str(root)], check=True)  # what the Colab setup cell does: the package, its own deps
-    subprocess.run(pip + RUNNER_DEPS + BACKEND_PACKAGES[backend], check=True)
+    subprocess.run(pip + RUNNER_DEPS + BACKEND_PACKAGES[backend] + list(extra), check=True)
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, check=True).stdout.strip()
     (Path(purelib) / "coursetools.pth").write_text(f"{root}\n")  # the tooling only; cnnbook comes from site-packages
@@ -78,14 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="tensorflow", choices=sorted(BACKEND_PACKAGES))
     parser.add_argument("--only", default="", help="run only notebooks whose path contains this text (e.g. ch02)")
     parser.add_argument("--jobs", default="1")
+    parser.add_argument("--profile", default="sample", choices=("sample", "full"),
+                        help="sample (offline) or full (real datasets and weights: needs the network)")
+    parser.add_argument("--extra", nargs="*", default=[], help="more pip requirements for the venv, e.g. 'jax[cuda13]'")
     args = parser.parse_args(argv)
     root = repo_root()
     known = stacks(root)
     if args.stack not in known:
         print(f"compat: unknown stack {args.stack!r}: use one of {', '.join(known)}", file=sys.stderr)
         return 2
-    python = build_venv(root, args.stack, known[args.stack], args.backend)
-    out = root / "_build" / f"compat-{args.stack}-{args.backend}"
+    python = build_venv(root, args.stack, known[args.stack], args.backend, tuple(args.extra))
+    suffix = "" if args.profile == "sample" else f"-{args.profile}"
+    out = root / "_build" / f"compat-{args.stack}-{args.backend}{suffix}"
     exercises = filled_exercises(root, out / "filled")
     lessons = sorted((root / "book").glob("*.ipynb"))
     status = 0
@@ -94,12 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         if not paths:
             continue
         code = (f"import sys; from pathlib import Path; from coursetools import runner; "
-                f"rs = runner.run([Path(p) for p in sys.argv[1:]], 'sample', Path({str(out / 'executed')!r}), "
+                f"rs = runner.run([Path(p) for p in sys.argv[1:]], {args.profile!r}, Path({str(out / 'executed')!r}), "
                 f"Path({str(out / 'report.json')!r} + str(len(sys.argv))), 1200, Path({str(nb_root)!r}), "
                 f"{args.backend!r}, None, {int(args.jobs)}); print(runner.format_table(rs)); "
                 f"sys.exit(1 if any(r.status == 'FAILED' for r in rs) else 0)")
         status |= subprocess.run([str(python), "-c", code, *map(str, paths)], cwd=root).returncode
-    print(f"compat {args.stack} ({known[args.stack]}) on {args.backend}: {'passed' if status == 0 else 'FAILED'}")
+    print(f"compat {args.stack} ({known[args.stack]}) on {args.backend}, profile {args.profile}: "
+          f"{'passed' if status == 0 else 'FAILED'}")
     return status
 
 

@@ -11,7 +11,9 @@ profile, the backend and the Keras/TensorFlow versions (``_build/cache/``; ``--n
 
 ``--backend tensorflow|jax|torch`` sets ``KERAS_BACKEND`` for the kernel; a notebook whose metadata says
 ``"cnnbook": {"backends": ["tensorflow"]}`` is skipped on the others with its ``backends_why``
-(README, "Supported stacks and backends"). ``--jobs N`` runs N notebooks at a time.
+(README, "Supported stacks and backends"). ``--jobs N`` runs N notebooks at a time,
+the longest first (the seconds of the last report, else ``coursetools/runtimes.json``), so that the workers end
+together: in discovery order the longest lesson (chapter 8) started last and one worker idled at the end.
 
 Threads: each kernel computes on ``--threads`` threads (default 1: TensorFlow's intra-op pool and OpenMP), whatever
 ``--jobs`` is. Two kernels with TensorFlow's default pools (one thread a core each) on a 2-core machine fight for the
@@ -41,6 +43,9 @@ STUB_ERROR = "NotImplementedError"
 BACKENDS = ("tensorflow", "jax", "torch")
 #: What a notebook's run depends on besides the notebook itself (folders relative to the checkout).
 CACHE_INPUTS = ("cnnbook", "autograder/data")   # the grader's code is never run by a notebook
+#: Seconds of each notebook in a cold `make all` (only the order of the work depends on them; refresh them from
+#: _build/reports/timings.json after a lesson gets much longer or shorter).
+RUNTIMES = Path(__file__).with_name("runtimes.json")
 
 
 class RunnerError(Exception):
@@ -80,6 +85,25 @@ def discover(root: Path) -> list[Path]:
     for folder in KINDS:
         found += sorted(p for p in (root / folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     return found
+
+
+def expected_seconds(report: Path) -> dict[str, float]:
+    """Return {notebook: seconds} of earlier runs: ``coursetools/runtimes.json``, updated by the last report's."""
+    known = json.loads(RUNTIMES.read_text())
+    try:
+        known.update({r["notebook"]: r["seconds"] for r in json.loads(report.read_text())["results"]
+                      if r["status"] == "ok"})   # a cache hit keeps the seconds of the run that filled it
+    except (OSError, ValueError, KeyError):  # no report yet (a fresh clone), or one of another format
+        pass
+    return known
+
+
+def longest_first(paths: list[Path], root: Path, seconds: dict[str, float]) -> list[Path]:
+    """Order notebooks by their expected run time, longest first (unknown ones first: they may be long)."""
+    def key(p: Path) -> float:
+        rel = str(p.resolve().relative_to(root.resolve())) if p.resolve().is_relative_to(root.resolve()) else str(p)
+        return -seconds.get(rel, float("inf"))
+    return sorted(paths, key=key)
 
 
 def check_notebook(path: Path) -> None:
@@ -304,8 +328,10 @@ def run(paths: list[Path], profile: str, out_dir: Path, report: Path, cell_timeo
               flush=True)
         return result
 
+    order = longest_first(paths, root, expected_seconds(report)) if jobs > 1 else paths
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(one, paths))
+        done = dict(zip(order, pool.map(one, order)))
+    results = [done[p] for p in paths]   # the report and the table keep the order of the input
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps({"profile": profile, "backend": backend,
                                   "results": [asdict(r) for r in results]}, indent=1) + "\n")

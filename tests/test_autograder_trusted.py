@@ -107,6 +107,21 @@ def test_calibration_derives_the_top_band_and_enforces_margin_and_weak_rule():
     assert calibrate.derive(capped, [0.82, 0.85], [0.5], [0.953, 0.986])[1] == []
     assert any("best reference run" in p for p in calibrate.derive(capped, [0.82, 0.937], [0.5], [0.99])[1])
     assert any("reaches only 0.9430" in p for p in calibrate.derive(capped, [0.82, 0.85], [0.5], [0.943, 0.99])[1])
+    # an honest answer (allowed data only) must stay under the ceiling by the margin: 0.9302 does, 0.9370 does not
+    assert calibrate.derive(capped, [0.82, 0.85], [0.5], [0.953, 0.986], [0.9302, 0.8912])[1] == []
+    assert any("an honest answer" in p and "0.9370" in p
+               for p in calibrate.derive(capped, [0.82, 0.85], [0.5], [0.953, 0.986], [0.9370])[1])
+
+
+def test_chapter7_names_an_honest_answer_that_calibration_runs_on_x_few_alone():
+    # Oracle: the exercise's rule (50 labels: x_few, y_few; x_val for validation only), read in the source below
+    task = trusted.load_checks("ch07_transfer").TASKS["fine_tuned"]
+    [(name, cells)] = task.honest.items()
+    source = cells["fine_tune"]
+    assert "x_new" not in source and "np.concatenate([x_few, x_val" not in source
+    fits = [line for line in source.splitlines() if ".fit(" in line]
+    assert fits and all("model.fit(x_aug, y_aug, validation_data=(x_val, y_val)" in f for f in fits)
+    assert "np.tile(y_few" in source and "x_few" in source.split("x_aug =")[1].split("\n")[0]
 
 
 def graded_cell(gid, outputs, points=1):

@@ -160,3 +160,29 @@ def test_kernel_computes_on_the_threads_asked_whatever_jobs_is(tmp_path):
     assert "2 threads each" in runner.format_table([result])
     with pytest.raises(runner.RunnerError, match="at least 1 thread"):
         runner.run([nb], "sample", tmp_path / "out", tmp_path / "r.json", 60, root=tmp_path, threads=0)
+
+
+def test_longest_notebooks_start_first_so_that_two_workers_end_together(tmp_path):
+    # Oracle: the seconds given, sorted by hand; a notebook with no known time goes first.
+    seconds = {"book/a.ipynb": 10, "book/b.ipynb": 200, "solutions/c/c.ipynb": 100, "notebooks/c/c.ipynb": 90}
+    paths = [tmp_path / p for p in seconds] + [tmp_path / "book" / "new.ipynb"]
+    order = runner.longest_first(paths, tmp_path, seconds)
+    assert [p.relative_to(tmp_path).as_posix() for p in order] == [
+        "book/new.ipynb", "book/b.ipynb", "solutions/c/c.ipynb", "notebooks/c/c.ipynb", "book/a.ipynb"]
+    # in discovery order the 200 s lesson would start at 10 s on one worker and end at 210 s; longest first, both
+    # workers end by 200 s (b alone; c, d and a on the other: 100 + 90 + 10)
+
+
+def test_expected_seconds_are_the_committed_ones_updated_by_the_last_report(tmp_path):
+    committed = json.loads(runner.RUNTIMES.read_text())
+    assert set(committed) == {str(p.relative_to(runner.repo_root())) for p in runner.discover(runner.repo_root())}
+    assert runner.expected_seconds(tmp_path / "none.json") == committed
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"results": [
+        {"notebook": "book/ch01_convolution.ipynb", "status": "ok", "seconds": 999.0, "cached": False},
+        {"notebook": "book/ch02_arithmetic.ipynb", "status": "ok", "seconds": 55.0, "cached": True},
+        {"notebook": "book/ch03_counting.ipynb", "status": "FAILED", "seconds": 1.0, "cached": False}]}))
+    got = runner.expected_seconds(report)
+    assert got["book/ch01_convolution.ipynb"] == 999.0      # measured last time
+    assert got["book/ch02_arithmetic.ipynb"] == 55.0       # a cache hit keeps the seconds of its run
+    assert got["book/ch03_counting.ipynb"] == committed["book/ch03_counting.ipynb"]       # nor does a failure

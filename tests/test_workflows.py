@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import yaml
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = ".github/workflows"
+ROOT = Path(__file__).resolve().parent.parent
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
 
 
@@ -101,17 +103,26 @@ def test_main_deploys_the_site_to_github_pages(workflows):
     assert pages and pages[0]["with"]["path"] == "_build/site/_build/html"
 
 
-def test_the_gpu_job_runs_every_notebook_in_the_full_profile(workflows):
+def test_the_gpu_jobs_run_every_notebook_in_the_full_profile_on_tensorflow_and_on_jax(workflows):
     gpu = workflows["gpu"]
     assert "schedule" in gpu["on"] and "workflow_dispatch" in gpu["on"]
-    (job,) = gpu["jobs"].values()
-    assert "self-hosted" in job["runs-on"] and "gpu" in job["runs-on"]
-    commands = "\n".join(step.get("run", "") for step in job["steps"])
-    assert "make notebooks PROFILE=full" in commands and "nvidia-smi" in commands
-    assert not any(step.get("continue-on-error") for step in job["steps"]), "an error must fail the job"
-    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
-    assert upload["if"] == "always()", "keep the executed notebooks of a failed run too"
-    assert "_build/executed/" in upload["with"]["path"] and "_build/reports/" in upload["with"]["path"]
+    jobs = gpu["jobs"]
+    assert set(jobs) == {"full", "full-jax"}
+    wanted = {"full": ("make notebooks PROFILE=full", "_build/executed/"),
+              "full-jax": ("make compat STACK=jax BACKEND=jax PROFILE=full", "_build/compat-jax-jax-full/")}
+    for name, job in jobs.items():
+        command, kept = wanted[name]
+        assert "self-hosted" in job["runs-on"] and "gpu" in job["runs-on"]
+        commands = "\n".join(step.get("run", "") for step in job["steps"])
+        assert command in commands and "nvidia-smi" in commands
+        assert not any(step.get("continue-on-error") for step in job["steps"]), "an error must fail the job"
+        upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+        assert upload["if"] == "always()", "keep the executed notebooks of a failed run too"
+        assert kept in upload["with"]["path"]
+    assert "_build/reports/" in jobs["full"]["steps"][-1]["with"]["path"]
+    assert jobs["full-jax"]["env"]["JAX_PLATFORMS"] == "cuda", "JAX must not fall back to the CPU silently"
+    # the jax stack has no TensorFlow (coursetools/stacks.toml), so this job is what a runner with JAX alone runs
+    assert tomllib.loads((ROOT / "coursetools" / "stacks.toml").read_text())["jax"]["tensorflow"] == "none"
 
 
 def test_every_make_target_the_workflows_call_exists(repo, workflows):

@@ -42,8 +42,9 @@ def five_outputs(model) -> None:
 #: The most that x_few's 50 labels allow (sample profile): a held-out accuracy above it means the model was trained
 #: on more labelled digits than x_few. calibrate.py checks it each time (calibration.json, "ceiling"): the reference
 #: runs must stay under it and the OVER answers land above it, by the margin (on 487 held-out digits: reference
-#: 81.7-84.8 %, OVER 95.9-99.0 %). By hand, on an AMD EPYC: the strongest honest answer tried (augmentation, 8 layers
-#: unfrozen, 140 epochs) 89.5 and 90.3 %; x_few plus 500 more of x_new 96.7 %. Full profile: not set (no MNIST here).
+#: 81.7-84.8 %, OVER 95.9-99.0 %). HONEST, the strongest honest answer we found, must stay under it by the margin too
+#: (calibration.json, "ceiling"/"honest": 93.0 and 89.1 % on 2026-12-04). By hand, on an AMD EPYC: augmentation, 8
+#: layers unfrozen, 140 epochs gave 89.5 and 90.3 %; x_few plus 500 more of x_new 96.7 %. Full profile: not set.
 CEILING = {"sample": 0.94}
 #: Answers trained on more labels than x_few (the reference's two fits on other arrays): calibration checks that
 #: each lands above the ceiling, and the reference below it, by the margin (autograder/calibrate.py).
@@ -58,13 +59,34 @@ CHECKS = {"test_fine_tune": trusted.band_check(
     ceiling=CEILING,
     ceiling_message="on the held-out digits 5-9 your model's accuracy is {value:.1%}, above the {ceiling:.0%} that "
                     "the 50 labelled images of x_few allow with this base (the reference solution reaches 82-85 %, "
-                    "the strongest honest answer we tried 90 %): it was trained on more labels, such as x_new's "
+                    "the strongest honest answer we found 93 %): it was trained on more labels, such as x_new's "
                     "other digits or x_val. Train on x_few, y_few only and pass x_val, y_val as validation_data. If "
                     "you did, ask your instructor to review this task")}
+
+#: The strongest honest answer we found, on x_few's 50 labels alone (x_val only for early stopping): twenty jittered
+#: copies of each labelled digit (rotation, shift, zoom: chapter 6), the head trained, then the whole base fine-tuned
+#: at a low learning rate. Calibration checks that it stays under the ceiling by the margin.
+HONEST_SOURCE = """\
+keras.utils.set_random_seed(SEED)
+jitter = keras.Sequential([keras.layers.RandomRotation(0.06), keras.layers.RandomTranslation(0.1, 0.1),
+                           keras.layers.RandomZoom(0.1)])
+x_aug = np.concatenate([x_few.astype("float32")] + [keras.ops.convert_to_numpy(jitter(x_few.astype("float32"),
+                                                                                      training=True))
+                                                     for _ in range(20)])
+y_aug = np.tile(y_few, 21)
+model = frozen_with_head(base, 5)
+model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x_aug, y_aug, validation_data=(x_val, y_val), epochs=40, batch_size=32, verbose=0,
+          callbacks=transfer.callbacks(patience=8))
+unfreeze_top(model, base, len(base.layers), 3e-4)
+model.fit(x_aug, y_aug, validation_data=(x_val, y_val), epochs=100, batch_size=32, verbose=0,
+          callbacks=transfer.callbacks(patience=15))
+"""
 
 TASKS = {TASK: trusted.QualityTask(
     cells=("setup", "frozen_with_head", "unfreeze_top", "fine_tune"), artifact="model", metric=heldout_accuracy,
     fixed=(), derive_top=True, weak={"fine_tune": WEAK_SOURCE},
     weak_name="the new head trained for one epoch, never fine-tuned",
     ceiling=CEILING["sample"], over={name: {"fine_tune": ("model.fit(x_few, y_few,", f"model.fit({x}, {y},")}
-                                     for name, x, y in OVER})}
+                                     for name, x, y in OVER},
+    honest={"jittered copies of x_few, the whole base fine-tuned": {"fine_tune": HONEST_SOURCE}})}
