@@ -1,7 +1,7 @@
 """Calibrate every model-quality threshold from the reference solutions (autograder/PROTOCOL.md §6).
 
     nice -n 10 .venv/bin/python autograder/calibrate.py [ASSIGNMENT ...] [--task NAME] [--seeds 5] [--threads 1 2]
-                                                        [--quick]
+                                                        [--quick] [--profile sample|full]
 
 For each task that a check module declares in TASKS, it runs the task's cells of the solution notebook once per
 seed and thread count (a fresh kernel each time, the grading kernel's environment), saves the trained model, and
@@ -13,12 +13,18 @@ trained on what it must not see (``over``) lands above it by the margin; and wri
 which the trusted checks read and the notebooks' bands must match.
 Exit status 1 when a rule fails. `--quick` (one seed, one thread, no weak run) only checks that the pipeline works
 and never writes the report. Run by hand, not in CI: it trains ~11 models a task.
+
+`--profile full` calibrates the ``full`` profile's bands the same way (an instructor with the downloaded datasets and
+a private held-out split in ``$AUTOGRADER_HELDOUT_DIR``, book/instructors.md): the notebook runs with
+``PROFILE = "full"``, the metric reads that profile's held-out split, and the report gets a ``full`` entry next to
+the ``sample`` one. A task's ceiling (and its ``over`` and ``honest`` answers) is the sample profile's only.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import datetime
 import json
 import math
@@ -48,7 +54,7 @@ def solution_notebook(assignment: str) -> Path:
 
 
 def run_notebook(assignment: str, task: trusted.QualityTask, seed: int, threads: int, weak: bool,
-                 timeout: int = 900, over: str = "", honest: str = "") -> float:
+                 timeout: int = 900, over: str = "", honest: str = "", profile: str = "sample") -> float:
     """Train the task's model (reference, weak, the ``over`` or ``honest`` answer named) in a fresh kernel; return
     its metric."""
     from nbclient import NotebookClient
@@ -60,7 +66,7 @@ def run_notebook(assignment: str, task: trusted.QualityTask, seed: int, threads:
         raise SystemExit(f"calibrate: {assignment} has no cells {missing} (TASKS cells are grade_ids)")
     cells = [copy.deepcopy(by_id["parameters"])]
     cells.append(nbformat.v4.new_code_cell(
-        f"SEED = {seed}\nimport tensorflow as tf\n"
+        f"PROFILE = {profile!r}\nSEED = {seed}\nimport tensorflow as tf\n"
         f"tf.config.threading.set_intra_op_parallelism_threads({threads})\n"
         "tf.config.threading.set_inter_op_parallelism_threads(1)"))
     for gid in task.cells:
@@ -92,7 +98,7 @@ def run_notebook(assignment: str, task: trusted.QualityTask, seed: int, threads:
         finally:
             for k, v in saved.items():
                 os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-        art = trusted.Artifacts(Path(env["CNNBOOK_ARTIFACTS"]), assignment)
+        art = trusted.Artifacts(Path(env["CNNBOOK_ARTIFACTS"]), assignment, profile)
         return float(task.metric(art.model(task.artifact)))
 
 
@@ -143,8 +149,9 @@ def derive(task: trusted.QualityTask, ref: list[float], weak: list[float],
 
 
 def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool,
-              only: list[str] | None = None) -> tuple[dict, list[str]]:
-    """Calibrate every task of one assignment (or the tasks named in ``only``); return its entry and broken rules."""
+              only: list[str] | None = None, profile: str = "sample") -> tuple[dict, list[str]]:
+    """Calibrate every task of one assignment (or the tasks named in ``only``) in one profile; return its entry
+    ({task: {profile: ...}}) and the broken rules."""
     module = trusted.load_checks(assignment)
     tasks = getattr(module, "TASKS", {}) if module else {}
     unknown = sorted(set(only or ()) - set(tasks))
@@ -160,25 +167,28 @@ def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool,
         for n in threads:
             for seed in range(seeds):
                 t0 = time.time()
-                value = run_notebook(assignment, task, seed, n, weak=False)
+                value = run_notebook(assignment, task, seed, n, weak=False, profile=profile)
                 runs.append({"seed": seed, "threads": n, "value": value, "seconds": round(time.time() - t0, 1)})
                 print(f"  {assignment}/{name} reference seed {seed} threads {n}: {task.unit} {value:.4f} "
                       f"({runs[-1]['seconds']:.0f} s)", flush=True)
         weak_runs = []
         if task.weak and not quick:
             for seed in range(min(seeds, 2)):
-                value = run_notebook(assignment, task, seed, max(threads), weak=True)
+                value = run_notebook(assignment, task, seed, max(threads), weak=True, profile=profile)
                 weak_runs.append({"seed": seed, "threads": max(threads), "value": value})
                 print(f"  {assignment}/{name} weak ({task.weak_name}) seed {seed}: {task.unit} {value:.4f}", flush=True)
         over_runs = []
-        for over_name in ([] if quick else task.over):
+        capped = task.ceiling is not None and profile == "sample"   # the ceiling is the sample profile's
+        if not capped:
+            task = dataclasses.replace(task, ceiling=None)
+        for over_name in ([] if quick or not capped else task.over):
             for seed in range(min(seeds, 2)):
                 value = run_notebook(assignment, task, seed, max(threads), weak=False, over=over_name)
                 over_runs.append({"name": over_name, "seed": seed, "threads": max(threads), "value": value})
                 print(f"  {assignment}/{name} over the ceiling ({over_name}) seed {seed}: {task.unit} {value:.4f}",
                       flush=True)
         honest_runs = []
-        for honest_name in ([] if quick else task.honest):
+        for honest_name in ([] if quick or not capped else task.honest):
             for seed in range(min(seeds, 2)):
                 value = run_notebook(assignment, task, seed, max(threads), weak=False, honest=honest_name)
                 honest_runs.append({"name": honest_name, "seed": seed, "threads": max(threads), "value": value})
@@ -203,14 +213,20 @@ def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool,
                      f"({(task.ceiling - max(r['value'] for r in honest_runs)) * 100:.2f} points under)"
                      if honest_runs else ""))
         problems += [f"{assignment}/{name}: {p}" for p in broken]
-        entry[name] = {"sample": {
+        entry[name] = {profile: {
             "bands": bands, "fixed": list(task.fixed), "derive_top": task.derive_top, "margin": trusted.MARGIN,
             "metric": task.unit, "min": min(ref), "median": statistics.median(ref), "max": max(ref),
             "margins": [round(min(ref) - b, 6) for b in bands], "runs": runs,
             "weak": {"name": task.weak_name, "runs": weak_runs}}}
         if task.ceiling is not None:
-            entry[name]["sample"]["ceiling"] = {"value": task.ceiling, "over": over_runs, "honest": honest_runs}
+            entry[name][profile]["ceiling"] = {"value": task.ceiling, "over": over_runs, "honest": honest_runs}
     return entry, problems
+
+
+def merge(report: dict, assignment: str, entry: dict, profile: str, facts: dict) -> None:
+    """Put a calibration's entry of one profile into the report, keeping every task's other profiles."""
+    for task, value in entry.items():
+        report.setdefault(assignment, {}).setdefault(task, {})[profile] = {**value[profile], **facts}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,21 +237,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--quick", action="store_true", help="one seed, one thread, no weak run, nothing written")
     parser.add_argument("--task", action="append", help="only this task (repeatable); the others keep their entry")
+    parser.add_argument("--profile", default="sample", choices=("sample", "full"),
+                        help="the profile to calibrate (full: the downloaded datasets and a private held-out split)")
     args = parser.parse_args(argv)
+    os.environ[trusted.PROFILE_ENV] = args.profile   # the metrics read that profile's held-out splits
     names = args.assignments or sorted(p.stem for p in trusted.CHECKS_DIR.glob("ch*.py"))
     seeds, threads = (1, [1]) if args.quick else (args.seeds, args.threads)
     if not args.quick and (seeds < 5 or sorted(set(threads)) != sorted(set(threads) | {1, 2})):
         print("calibrate: warning: the protocol asks for at least 5 seeds at 1 and 2 threads", file=sys.stderr)
     report, problems = trusted.calibration(), []
     for name in names:
-        entry, broken = calibrate(name, seeds, threads, args.quick, args.task)
+        entry, broken = calibrate(name, seeds, threads, args.quick, args.task, args.profile)
         problems += broken
-        if entry:
-            for task, value in entry.items():
-                value["sample"]["machine"] = machine()
-                value["sample"]["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-                value["sample"]["seeds"], value["sample"]["threads"] = seeds, threads
-            report.setdefault(name, {}).update(entry)
+        merge(report, name, entry, args.profile, {
+            "machine": machine() if entry else {}, "seeds": seeds, "threads": threads,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
     for p in problems:
         print("RULE BROKEN:", p, file=sys.stderr)
     if not args.quick and not problems:

@@ -105,9 +105,11 @@ def visit(browser: Chromium, url: str) -> Page:
         try:
             seen = browser.evaluate(PROBE)
         except BrowserError as exc:
-            if "destroyed" not in str(exc):
+            # a redirect page (index.html) moved on while it was probed; chromium says so in one of two ways, the
+            # second seen on a loaded machine ("Inspected target navigated or closed")
+            if not any(sign in str(exc) for sign in ("destroyed", "navigated or closed")):
                 raise
-            browser.wait_for("Page.loadEventFired")  # a redirect page moved on while it was probed
+            browser.wait_for("Page.loadEventFired")
             seen = browser.evaluate(PROBE)
         return Page(url, traffic, seen)
     except BrowserError as exc:

@@ -113,6 +113,19 @@ def test_calibration_derives_the_top_band_and_enforces_margin_and_weak_rule():
                for p in calibrate.derive(capped, [0.82, 0.85], [0.5], [0.953, 0.986], [0.9370])[1])
 
 
+def test_a_full_profile_calibration_keeps_the_sample_entry_and_its_bands_then_win(monkeypatch):
+    # Oracle: the report written by hand below; a calibrated profile's bands beat a check module's own ones
+    report = {"ch07_transfer": {"fine_tuned": {"sample": {"bands": [0.807]}}}}
+    calibrate.merge(report, "ch07_transfer", {"fine_tuned": {"full": {"bands": [0.912]}}}, "full", {"seeds": 5})
+    assert report == {"ch07_transfer": {"fine_tuned": {"sample": {"bands": [0.807]},
+                                                       "full": {"bands": [0.912], "seeds": 5}}}}
+    monkeypatch.setattr(trusted, "calibration", lambda: report)
+    assert trusted.thresholds("ch07_transfer", "fine_tuned", "full", {"full": (0.9,)}) == (0.912,)
+    assert trusted.thresholds("ch07_transfer", "fine_tuned", "sample", {"full": (0.9,)}) == (0.807,)
+    monkeypatch.setattr(trusted, "calibration", lambda: {})
+    assert trusted.thresholds("ch07_transfer", "fine_tuned", "full", {"full": (0.9,)}) == (0.9,)
+
+
 def test_chapter7_names_an_honest_answer_that_calibration_runs_on_x_few_alone():
     # Oracle: the exercise's rule (50 labels: x_few, y_few; x_val for validation only), read in the source below
     task = trusted.load_checks("ch07_transfer").TASKS["fine_tuned"]
@@ -204,18 +217,20 @@ SHOWN_BANDS = [("ch04_training", "fashion_model", "bands"), ("ch05_architectures
 
 @pytest.mark.parametrize("assignment, task, grade_id", SHOWN_BANDS)
 def test_the_notebook_shows_the_graders_bands(assignment, task, grade_id):
-    # Oracle: calibration.json for sample, unless the check module sets the bands itself (UNCALIBRATED, with why)
+    # Oracle: the bands the grader uses: calibration.json's, else the check module's own for a profile not calibrated
+    # yet (UNCALIBRATED, with why); a profile with neither is not graded (the grader says how to calibrate it)
     own = getattr(trusted.load_checks(assignment), "UNCALIBRATED", {}).get(task, {})
     source = next((REPO / "solutions" / assignment).glob("*.ipynb"))
     cell = next(c for c in nbformat.read(source, 4).cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
     for profile in ("sample", "full"):
-        if profile in own:
-            expected = own[profile]
-            assert profile not in trusted.calibration().get(assignment, {}).get(task, {})   # one source of bands
-        elif profile == "sample":
-            expected = trusted.thresholds(assignment, task, "sample")
-        else:
+        calibrated = trusted.calibration().get(assignment, {}).get(task, {}).get(profile, {}).get("bands")
+        if calibrated is None and profile not in own:
+            assert profile != "sample", "every sample band is calibrated"
+            with pytest.raises(RuntimeError, match=f"calibrate.py {assignment} --profile full"):
+                trusted.thresholds(assignment, task, profile, own)
             continue
+        expected = tuple(calibrated) if calibrated is not None else tuple(own[profile])
+        assert trusted.thresholds(assignment, task, profile, own) == expected
         shown = re.search(rf"{profile}=\(([^)]*)\)", cell.source).group(1)
         assert tuple(float(v) for v in shown.split(",") if v.strip()) == expected, profile
 
