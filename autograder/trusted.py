@@ -326,22 +326,20 @@ def weak_mlp(name: str, data: str, hidden: int, epochs: int) -> str:
 
 
 def band_check(assignment: str, task: str, band: int, metric: Callable, message: str, *,
-               artifact: str | None = None, expect: Callable | None = None, uncalibrated: dict | None = None,
+               artifact: str | None = None, expect: Callable | None = None,
                ceiling: dict | None = None, ceiling_message: str = ""):
     """The check of one calibrated band of ``task`` (PROTOCOL §3): load the artifact, ``expect(model)`` (shape,
     budget, layers: a plain AssertionError), measure ``metric(model)``; under the band, ``BelowThreshold``.
 
     ``message`` is formatted with ``value`` (the measure), ``level`` (the band's), ``band`` (1-based) and
-    ``params`` (the saved model's parameter count). ``uncalibrated`` names, per profile, bands the check module sets
-    itself where calibration.json has none yet (the ``full`` profile: calibrating it needs the downloaded data), each
-    said why there; once ``calibrate.py --profile full`` has run, its bands win.
+    ``params`` (the saved model's parameter count); the bands come from calibration.json alone.
     ``ceiling`` (per profile) is the most an honest answer can reach; above it, an AssertionError with
     ``ceiling_message`` (formatted with ``value`` and ``ceiling``): the model was trained on what it must not see."""
     def check(art: Artifacts) -> None:
         model = art.model(artifact or task)
         if expect is not None:
             expect(model)
-        level = thresholds(assignment, task, art.profile, uncalibrated)[band]
+        level = thresholds(assignment, task, art.profile)[band]
         value = art.measure(artifact or task, metric)
         if value < level:
             raise BelowThreshold(message.format(value=value, level=level, band=band + 1, params=params(model)))
@@ -358,16 +356,13 @@ def calibration() -> dict:
     return json.loads(CALIBRATION.read_text()) if CALIBRATION.exists() else {}
 
 
-def thresholds(assignment: str, task: str, profile: str | None = None,
-               uncalibrated: dict | None = None) -> tuple[float, ...]:
-    """The bands of a task for a profile: calibrated (autograder/calibration.json), else the check module's own
-    ``uncalibrated`` ones for that profile (band_check), else an error that says how to calibrate them."""
+def thresholds(assignment: str, task: str, profile: str | None = None) -> tuple[float, ...]:
+    """The calibrated bands of a task for a profile (autograder/calibration.json), or an error that says how to
+    calibrate them: no band is set by hand (PROTOCOL §6)."""
     profile = profile or grading_profile()
     entry = calibration().get(assignment, {}).get(task, {}).get(profile)
     if entry and "bands" in entry:
         return tuple(float(b) for b in entry["bands"])
-    if (uncalibrated or {}).get(profile) is not None:
-        return tuple(float(b) for b in uncalibrated[profile])
     option = "" if profile == "sample" else f" --profile {profile}"
     raise RuntimeError(f"autograder/calibration.json has no bands for {assignment}/{task} ({profile} profile): "
                        f"run `nice -n 10 .venv/bin/python autograder/calibrate.py {assignment}{option}`"

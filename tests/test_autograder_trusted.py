@@ -46,7 +46,7 @@ def test_a_standard_model_loads_with_the_kernels_parameters_and_outputs(tmp_path
     assert trusted.macs(loaded) == 7 * 7 * 9 * 2 + 98 * 10                     # conv 7x7x2 outputs x 9, dense 98x10
 
 
-def test_the_bands_of_a_task_measure_the_saved_model_once(tmp_path):
+def test_the_bands_of_a_task_measure_the_saved_model_once(tmp_path, monkeypatch):
     small_model().save(tmp_path / "m.keras")
     art, calls = trusted.Artifacts(tmp_path, "x"), []
 
@@ -54,8 +54,8 @@ def test_the_bands_of_a_task_measure_the_saved_model_once(tmp_path):
         calls.append(model)
         return 0.5
 
-    bands = [trusted.band_check("x", "m", i, metric, "{value} < {level}", uncalibrated={"sample": (0.1, 0.4, 0.9)})
-             for i in range(3)]
+    monkeypatch.setattr(trusted, "calibration", lambda: {"x": {"m": {"sample": {"bands": [0.1, 0.4, 0.9]}}}})
+    bands = [trusted.band_check("x", "m", i, metric, "{value} < {level}") for i in range(3)]
     bands[0](art)
     bands[1](art)
     with pytest.raises(trusted.BelowThreshold, match="0.5 < 0.9"):
@@ -113,17 +113,18 @@ def test_calibration_derives_the_top_band_and_enforces_margin_and_weak_rule():
                for p in calibrate.derive(capped, [0.82, 0.85], [0.5], [0.953, 0.986], [0.9370])[1])
 
 
-def test_a_full_profile_calibration_keeps_the_sample_entry_and_its_bands_then_win(monkeypatch):
-    # Oracle: the report written by hand below; a calibrated profile's bands beat a check module's own ones
+def test_a_full_profile_calibration_keeps_the_sample_entry_and_then_grades_full(monkeypatch):
+    # Oracle: the report written by hand below
     report = {"ch07_transfer": {"fine_tuned": {"sample": {"bands": [0.807]}}}}
     calibrate.merge(report, "ch07_transfer", {"fine_tuned": {"full": {"bands": [0.912]}}}, "full", {"seeds": 5})
     assert report == {"ch07_transfer": {"fine_tuned": {"sample": {"bands": [0.807]},
                                                        "full": {"bands": [0.912], "seeds": 5}}}}
     monkeypatch.setattr(trusted, "calibration", lambda: report)
-    assert trusted.thresholds("ch07_transfer", "fine_tuned", "full", {"full": (0.9,)}) == (0.912,)
-    assert trusted.thresholds("ch07_transfer", "fine_tuned", "sample", {"full": (0.9,)}) == (0.807,)
+    assert trusted.thresholds("ch07_transfer", "fine_tuned", "full") == (0.912,)
+    assert trusted.thresholds("ch07_transfer", "fine_tuned", "sample") == (0.807,)
     monkeypatch.setattr(trusted, "calibration", lambda: {})
-    assert trusted.thresholds("ch07_transfer", "fine_tuned", "full", {"full": (0.9,)}) == (0.9,)
+    with pytest.raises(RuntimeError, match="--profile full` with the downloaded datasets"):
+        trusted.thresholds("ch07_transfer", "fine_tuned", "full")
 
 
 def test_chapter7_names_an_honest_answer_that_calibration_runs_on_x_few_alone():
@@ -217,20 +218,19 @@ SHOWN_BANDS = [("ch04_training", "fashion_model", "bands"), ("ch05_architectures
 
 @pytest.mark.parametrize("assignment, task, grade_id", SHOWN_BANDS)
 def test_the_notebook_shows_the_graders_bands(assignment, task, grade_id):
-    # Oracle: the bands the grader uses: calibration.json's, else the check module's own for a profile not calibrated
-    # yet (UNCALIBRATED, with why); a profile with neither is not graded (the grader says how to calibrate it)
-    own = getattr(trusted.load_checks(assignment), "UNCALIBRATED", {}).get(task, {})
+    # Oracle: the bands the grader uses, calibration.json's; a profile not calibrated yet (full: it needs the downloaded
+    # data) is not graded, and the grader says how to calibrate it
     source = next((REPO / "solutions" / assignment).glob("*.ipynb"))
     cell = next(c for c in nbformat.read(source, 4).cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
     for profile in ("sample", "full"):
         calibrated = trusted.calibration().get(assignment, {}).get(task, {}).get(profile, {}).get("bands")
-        if calibrated is None and profile not in own:
+        if calibrated is None:
             assert profile != "sample", "every sample band is calibrated"
             with pytest.raises(RuntimeError, match=f"calibrate.py {assignment} --profile full"):
-                trusted.thresholds(assignment, task, profile, own)
+                trusted.thresholds(assignment, task, profile)
             continue
-        expected = tuple(calibrated) if calibrated is not None else tuple(own[profile])
-        assert trusted.thresholds(assignment, task, profile, own) == expected
+        expected = tuple(calibrated)
+        assert trusted.thresholds(assignment, task, profile) == expected
         shown = re.search(rf"{profile}=\(([^)]*)\)", cell.source).group(1)
         assert tuple(float(v) for v in shown.split(",") if v.strip()) == expected, profile
 
