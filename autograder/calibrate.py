@@ -177,22 +177,17 @@ def calibrate(assignment: str, seeds: int, threads: list[int], quick: bool,
                 value = run_notebook(assignment, task, seed, max(threads), weak=True, profile=profile)
                 weak_runs.append({"seed": seed, "threads": max(threads), "value": value})
                 print(f"  {assignment}/{name} weak ({task.weak_name}) seed {seed}: {task.unit} {value:.4f}", flush=True)
-        over_runs = []
         capped = task.ceiling is not None and profile == "sample"   # the ceiling is the sample profile's
         if not capped:
             task = dataclasses.replace(task, ceiling=None)
-        for over_name in ([] if quick or not capped else task.over):
-            for seed in range(min(seeds, 2)):
-                value = run_notebook(assignment, task, seed, max(threads), weak=False, over=over_name)
-                over_runs.append({"name": over_name, "seed": seed, "threads": max(threads), "value": value})
-                print(f"  {assignment}/{name} over the ceiling ({over_name}) seed {seed}: {task.unit} {value:.4f}",
-                      flush=True)
-        honest_runs = []
-        for honest_name in ([] if quick or not capped else task.honest):
-            for seed in range(min(seeds, 2)):
-                value = run_notebook(assignment, task, seed, max(threads), weak=False, honest=honest_name)
-                honest_runs.append({"name": honest_name, "seed": seed, "threads": max(threads), "value": value})
-                print(f"  {assignment}/{name} honest ({honest_name}) seed {seed}: {task.unit} {value:.4f}", flush=True)
+        edited = {"over": [], "honest": []}   # the answers of both sides of the ceiling, each run like the reference
+        for kind, label in (("over", "over the ceiling"), ("honest", "honest")):
+            for answer in ([] if quick or not capped else getattr(task, kind)):
+                for seed in range(min(seeds, 2)):
+                    value = run_notebook(assignment, task, seed, max(threads), weak=False, **{kind: answer})
+                    edited[kind].append({"name": answer, "seed": seed, "threads": max(threads), "value": value})
+                    print(f"  {assignment}/{name} {label} ({answer}) seed {seed}: {task.unit} {value:.4f}", flush=True)
+        over_runs, honest_runs = edited["over"], edited["honest"]
         ref = [r["value"] for r in runs]
         bands, broken = derive(task, ref, [r["value"] for r in weak_runs], [r["value"] for r in over_runs],
                                [r["value"] for r in honest_runs])

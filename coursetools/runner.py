@@ -99,11 +99,9 @@ def expected_seconds(report: Path) -> dict[str, float]:
 
 
 def longest_first(paths: list[Path], root: Path, seconds: dict[str, float]) -> list[Path]:
-    """Order notebooks by their expected run time, longest first (unknown ones first: they may be long)."""
-    def key(p: Path) -> float:
-        rel = str(p.resolve().relative_to(root.resolve())) if p.resolve().is_relative_to(root.resolve()) else str(p)
-        return -seconds.get(rel, float("inf"))
-    return sorted(paths, key=key)
+    """Order notebooks (under ``root``: ``run`` checked) by their expected run time, longest first; unknown ones
+    first, since they may be long."""
+    return sorted(paths, key=lambda p: -seconds.get(str(p.resolve().relative_to(root.resolve())), float("inf")))
 
 
 def check_notebook(path: Path) -> None:

@@ -127,6 +127,20 @@ def test_a_full_profile_calibration_keeps_the_sample_entry_and_then_grades_full(
         trusted.thresholds("ch07_transfer", "fine_tuned", "full")
 
 
+def test_calibration_runs_the_answers_on_both_sides_of_the_ceiling_in_the_sample_profile_only(monkeypatch):
+    # Oracle: a stand-in trainer that returns the value each kind of answer was given by hand (no kernel runs)
+    def trained(assignment, task, seed, threads, weak, over="", honest="", profile="sample"):
+        return 0.97 if over else 0.93 if honest else 0.5 if weak else 0.82 + seed / 100
+    monkeypatch.setattr(calibrate, "run_notebook", trained)
+    entry, problems = calibrate.calibrate("ch07_transfer", 2, [1], quick=False)
+    ceiling = entry["fine_tuned"]["sample"]["ceiling"]
+    assert problems == [] and entry["fine_tuned"]["sample"]["bands"] == [0.81]
+    assert [r["value"] for r in ceiling["over"]] == [0.97] * 4     # two answers, seeds 0 and 1
+    assert [r["value"] for r in ceiling["honest"]] == [0.93] * 2 and ceiling["honest"][0]["name"].startswith("jitter")
+    entry, problems = calibrate.calibrate("ch07_transfer", 2, [1], quick=False, profile="full")
+    assert problems == [] and set(entry["fine_tuned"]) == {"full"} and "ceiling" not in entry["fine_tuned"]["full"]
+
+
 def test_chapter7_names_an_honest_answer_that_calibration_runs_on_x_few_alone():
     # Oracle: the exercise's rule (50 labels: x_few, y_few; x_val for validation only), read in the source below
     task = trusted.load_checks("ch07_transfer").TASKS["fine_tuned"]

@@ -169,8 +169,6 @@ def test_longest_notebooks_start_first_so_that_two_workers_end_together(tmp_path
     order = runner.longest_first(paths, tmp_path, seconds)
     assert [p.relative_to(tmp_path).as_posix() for p in order] == [
         "book/new.ipynb", "book/b.ipynb", "solutions/c/c.ipynb", "notebooks/c/c.ipynb", "book/a.ipynb"]
-    # in discovery order the 200 s lesson would start at 10 s on one worker and end at 210 s; longest first, both
-    # workers end by 200 s (b alone; c, d and a on the other: 100 + 90 + 10)
 
 
 def test_expected_seconds_are_the_committed_ones_updated_by_the_last_report(tmp_path):
@@ -185,4 +183,4 @@ def test_expected_seconds_are_the_committed_ones_updated_by_the_last_report(tmp_
     got = runner.expected_seconds(report)
     assert got["book/ch01_convolution.ipynb"] == 999.0      # measured last time
     assert got["book/ch02_arithmetic.ipynb"] == 55.0       # a cache hit keeps the seconds of its run
-    assert got["book/ch03_counting.ipynb"] == committed["book/ch03_counting.ipynb"]       # nor does a failure
+    assert got["book/ch03_counting.ipynb"] == committed["book/ch03_counting.ipynb"]       # a failure says nothing
