@@ -33,10 +33,17 @@ from nbgrader.api import Gradebook, MissingEntry
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sandbox  # noqa: E402  (autograder/sandbox.py)
 import submission  # noqa: E402  (autograder/submission.py)
+import trusted  # noqa: E402  (autograder/trusted.py)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_CONFIG = REPO / "autograder" / "nbgrader_config.py"
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# `python -m nbgrader`, without jsonschema's optional IRI format checker: that package (rfc3987-syntax, an extra of
+# jupyter-events) builds three Earley parsers when imported, about 1.9 CPU-s in every nbgrader process
+# (benchmarks/bench_imports.py). No notebook schema uses an IRI format, so blocking the import (the ImportError
+# jsonschema expects when the package is absent) changes no validation.
+NBGRADER = [sys.executable, "-c", "import sys; sys.modules.setdefault('rfc3987_syntax', None); "
+            "from nbgrader.apps.nbgraderapp import main; main()"]
 
 
 class CourseError(Exception):
@@ -58,7 +65,7 @@ def config_text(course: Path) -> str:
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     """Run one nbgrader command in the course folder; raise CourseError with its output if it fails."""
-    cmd = [sys.executable, "-m", "nbgrader", *args]
+    cmd = [*NBGRADER, *args]
     env = dict(os.environ)  # nbgrader runs `alembic` and kernels from PATH: use this environment's
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=env)
@@ -162,7 +169,22 @@ class Result:
     flags: list[str] = field(default_factory=list)  # for the instructor: kernel and trusted verdicts disagree
 
 
-def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: dict, isolate: bool) -> dict:
+def _start_scorer(work: Path, assignment: str) -> subprocess.Popen | None:
+    """Start the batch's scorer (``autograder/trusted.py --serve``), which imports Keras once for every submission's
+    trusted step; None for an assignment whose checks load no model (``KERAS = False``) or have none."""
+    module = trusted.load_checks(assignment)
+    if module is None or not getattr(module, "CHECKS", None) or not getattr(module, "KERAS", True):
+        return None
+    folder = work / "scorer"   # hidden from the kernels, like the held-out data
+    folder.mkdir()
+    return subprocess.Popen([sys.executable, str(REPO / "autograder" / "trusted.py"), "--serve", str(folder / "s")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=(folder.parent / "scorer.log").open("w"), start_new_session=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+
+
+def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: dict, isolate: bool,
+               scorer: str | None = None) -> dict:
     """Grade one submission in a course copy of its own (own gradebook, own kernel sandbox); return its outcome.
 
     Runs in a worker thread; writes nothing in `course`. The caller merges the copy's gradebook afterwards."""
@@ -208,7 +230,8 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
             launcher += ["--writable", str(d)]
         # Hidden from the kernel: the held-out splits (autograder/data and an instructor's private folder), the course
         # folder, the solutions, and this copy's sources and submissions. Only the trusted step reads the held-out data.
-        for d in heldout_folders() + [course, REPO / "solutions", scratch / "source", scratch / "submitted"]:
+        hidden = heldout_folders() + [course, REPO / "solutions", scratch / "source", scratch / "submitted"]
+        for d in hidden + ([Path(scorer).parent] if scorer else []):   # the scorer's socket too
             launcher += ["--hide", str(d)]
         launcher += ["--hide-file", str(scratch / "gradebook.db"), "--hide-file", str(scratch / "nbgrader_config.py")]
     else:
@@ -234,8 +257,10 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
                JUPYTER_CONFIG_DIR=str(box / "jupyter-config"), PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2",
                CNNBOOK_ARTIFACTS=str(artifacts), CNNBOOK_INPUTS=str(inputs),
                AUTOGRADER_TRUSTED_REPORT=str(scratch / "trusted.json"))   # the trusted step (autograder/trusted.py)
+    if scorer:
+        env[trusted.SCORER_ENV] = scorer
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force", "--create"]
+    cmd = [*NBGRADER, "autograde", assignment, f"--student={student}", "--force", "--create"]
     proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     try:
@@ -367,9 +392,11 @@ def autograde(course: Path, assignment: str, jobs: int = 1, **limits) -> list[Re
         print("course: warning: this machine does not allow user namespaces, so student kernels run with resource "
               "limits only (no network or file-system isolation); see book/instructors.md", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="ag-"))   # short path: unix socket names are limited to 108 characters
+    scorer = _start_scorer(work, assignment) if students else None
     try:
         with ThreadPoolExecutor(max_workers=limits["jobs"]) as pool:
-            futures = {s: pool.submit(_grade_one, course, assignment, s, work / str(i), limits, isolate)
+            futures = {s: pool.submit(_grade_one, course, assignment, s, work / str(i), limits, isolate,
+                                      scorer and scorer.args[-1])
                        for i, s in enumerate(students)}
             outcomes = {s: f.result() for s, f in futures.items()}
         for i, s in enumerate(students):  # merged one at a time, in a fixed order: the only writer of the gradebook
@@ -383,6 +410,9 @@ def autograde(course: Path, assignment: str, jobs: int = 1, **limits) -> list[Re
                 _zero(course, assignment, s)
         results = _results(course, assignment, students, outcomes, limits)
     finally:
+        if scorer is not None:
+            os.killpg(scorer.pid, signal.SIGKILL)   # the scorer and any child still scoring
+            scorer.wait()
         shutil.rmtree(work, ignore_errors=True)
     _write_report(course, assignment, results)
     return results

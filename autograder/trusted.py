@@ -10,6 +10,7 @@ import atexit
 import importlib.util
 import json
 import os
+import signal
 import sys
 import threading
 import zipfile
@@ -404,6 +405,95 @@ def run_check(check, art: Artifacts) -> tuple[str, float, str]:
     return ("pass" if fraction == 1.0 else "partial"), fraction, ""
 
 
+def score(assignment: str, folder, gids, notebook=None) -> dict[str, tuple[str, float, str]]:
+    """Run the trusted checks ``gids`` of an assignment on one submission's artifacts folder: {gid: run_check's
+    verdict}. ``notebook`` is the executed submission, for checks of the answer cells' code."""
+    module = load_checks(assignment)
+    checks = getattr(module, "CHECKS", {}) if module else {}
+    art = Artifacts(Path(folder), assignment, grading_profile(), getattr(module, "INPUTS", {}))
+    art.notebook = notebook
+    return {gid: run_check(checks[gid], art) for gid in gids}
+
+
+# ------------------------------------------------------------------------------------------ the scorer of a batch
+
+SCORER_ENV = "AUTOGRADER_SCORER"   # the socket of the batch's scorer (autograder/course.py starts it)
+SCORE_SECONDS = 600                # a scoring child that runs longer is killed (SIGALRM); see score_remote
+
+
+def serve(path: str) -> None:
+    """The scorer of a batch: import Keras once, then score each request in a forked child (PROTOCOL §8).
+
+    ``autograder/course.py autograde`` starts one per batch, on a socket in a folder that the kernels' sandbox hides.
+    Every nbgrader process would otherwise import TensorFlow again (about 5 CPU-s a submission). Each request is
+    scored by a child of its own, forked after the import and before any TensorFlow operation has run (a fork after
+    one deadlocks the child), so submissions share nothing: a model that crashes or corrupts the process it is loaded
+    in affects only its own child, as it did when each nbgrader process scored its own. Runs until killed."""
+    import socket
+
+    import keras  # noqa: F401  (the import every child inherits; nothing here may run an operation)
+    import nbformat
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(8)
+    while True:
+        conn, _ = server.accept()
+        while True:   # reap finished children (the default SIGCHLD: the children's own subprocesses need it)
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        if os.fork() == 0:
+            server.close()
+            signal.alarm(SCORE_SECONDS)
+            code = 1
+            try:
+                request = json.loads(_receive(conn))
+                notebook = nbformat.from_dict(request["notebook"]) if request.get("notebook") else None
+                verdicts = score(request["assignment"], request["folder"], request["gids"], notebook)
+                conn.sendall(json.dumps(verdicts).encode())
+                code = 0
+            finally:
+                conn.close()
+                os._exit(code)
+        conn.close()
+
+
+def _receive(conn) -> bytes:
+    chunks = []
+    while chunk := conn.recv(1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def score_remote(path: str, assignment: str, folder, gids, notebook=None, wait: float = 60) -> dict | None:
+    """Ask the batch's scorer for ``score``'s verdicts; None when it cannot answer (not running, or its child died or
+    was killed after SCORE_SECONDS): the nbgrader process then scores in its own process, within the notebook's time
+    limit, as it did before there was a scorer. Waits up to ``wait`` seconds for the socket, which the scorer binds
+    once Keras is imported."""
+    import socket
+    import time
+
+    request = {"assignment": assignment, "folder": str(folder), "gids": list(gids), "notebook": notebook}
+    deadline = time.monotonic() + wait
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(SCORE_SECONDS + 30)
+            conn.connect(path)
+            conn.sendall(json.dumps(request).encode())
+            conn.shutdown(socket.SHUT_WR)
+            answer = _receive(conn)
+    except OSError:
+        return None
+    if not answer:
+        return None
+    return {gid: tuple(verdict) for gid, verdict in json.loads(answer).items()}
+
+
 # ------------------------------------------------------------------------------------------ the nbgrader step
 
 try:
@@ -435,19 +525,26 @@ class TrustedChecks(NbGraderPreprocessor):
             return nb, resources
         import time
 
-        wait_for_keras()
         started = time.perf_counter()
         folder = Path(os.environ.get(ARTIFACTS_ENV, "artifacts"))
-        art = Artifacts(folder, assignment, grading_profile(), getattr(module, "INPUTS", {}))
-        art.notebook = nb   # the submitted answer cells, for the answer rules (autograder/answer_rules)
+        graded = [cell for cell in nb.cells if cell.get("cell_type") == "code"
+                  and cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+                  and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in checks]
+        gids = [cell.metadata.nbgrader.grade_id for cell in graded]
+        # the submitted answer cells go along, for the answer rules (autograder/answer_rules)
+        verdicts, where = None, "in this process"
+        if os.environ.get(SCORER_ENV):
+            verdicts, where = score_remote(os.environ[SCORER_ENV], assignment, folder, gids, nb), "by the scorer"
+            if verdicts is None:
+                self.log.warning("TrustedChecks: the batch's scorer did not answer; scoring in this process")
+        if verdicts is None:
+            wait_for_keras()
+            verdicts, where = score(assignment, folder, gids, nb), "in this process"
         records = {}
-        for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            gid = meta.get("grade_id")
-            if cell.get("cell_type") != "code" or not meta.get("grade") or gid not in checks:
-                continue
+        for cell, gid in zip(graded, gids):
+            meta = cell.metadata.nbgrader
             kernel_ok, kernel_why = _kernel_verdict(cell)
-            status, fraction, message = run_check(checks[gid], art)
+            status, fraction, message = verdicts[gid]
             trusted_ok = status in ("pass", "partial")
             # a quality under its threshold is not the kernel's to foresee: only the other failures disagree
             disagree = status == "error" or (kernel_ok != trusted_ok and not (kernel_ok and status == "below"))
@@ -469,8 +566,8 @@ class TrustedChecks(NbGraderPreprocessor):
                     f"AssertionError (the grader's trusted check): {message}"]))
             cell.outputs = outputs
             records[gid] = {"kernel": "pass" if kernel_ok else "fail", "trusted": status, "fraction": fraction,
-                            "message": message, "disagree": disagree}
-        self.log.info("TrustedChecks: %d cells scored in %.1f s", len(records), time.perf_counter() - started)
+                            "message": message, "disagree": disagree, "scored": where}
+        self.log.info("TrustedChecks: %d cells scored %s in %.1f s", len(records), where, time.perf_counter() - started)
         report = os.environ.get(REPORT_ENV)
         if report:
             path = Path(report)
@@ -489,9 +586,10 @@ def warm_keras(module) -> threading.Thread | None:
     TensorFlow takes seconds to import; the trusted step needs it only after the kernel has finished, and meanwhile
     the grader's process only waits on the kernel. The checks call ``wait_for_keras`` first, and so does exit. A
     check module that sets ``KERAS = False`` (its checks load no model: chapter 1) is not warmed: its grading then
-    costs no TensorFlow import at all."""
+    costs no TensorFlow import at all. Nor is an nbgrader process of a batch that has a scorer ($AUTOGRADER_SCORER),
+    which imported Keras once for the whole batch (``serve``)."""
     if module is None or not getattr(module, "CHECKS", None) or not getattr(module, "KERAS", True) \
-            or "keras" in sys.modules:
+            or "keras" in sys.modules or os.environ.get(SCORER_ENV):
         return None
     thread = threading.Thread(target=importlib.import_module, args=("keras",), name=WARM_THREAD, daemon=True)
     thread.start()
@@ -518,3 +616,12 @@ class TrustedInputs(NbGraderPreprocessor):
             write_inputs(module, Path(os.environ[INPUTS_ENV]))
         warm_keras(module)
         return nb, resources
+
+
+if __name__ == "__main__":   # python autograder/trusted.py --serve SOCKET (autograder/course.py starts it)
+    if sys.argv[1:2] != ["--serve"] or len(sys.argv) != 3:
+        sys.exit("usage: python autograder/trusted.py --serve SOCKET (autograder/course.py starts it per batch)")
+    sys.modules.setdefault("rfc3987_syntax", None)   # as autograder/course.py's NBGRADER: no IRI checker to build
+    # The checks `import trusted`: serve from that module, not from this __main__ copy, or their BelowThreshold would
+    # be another class than the one run_check tells apart from a failure.
+    importlib.import_module("trusted").serve(sys.argv[2])

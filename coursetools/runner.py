@@ -38,6 +38,12 @@ from pathlib import Path
 
 from coursetools.course import PROFILES, load_script, repo_root
 
+# papermill and nbformat validate notebooks with jsonschema, whose optional IRI format checker (rfc3987-syntax, an
+# extra of jupyter-events) builds three Earley parsers when it is imported: 1.7 of the 2.3 CPU-s that importing
+# papermill costs each worker (benchmarks/bench_imports.py). No notebook schema uses an IRI format, so blocking that
+# import (the ImportError jsonschema expects when the package is absent) changes no validation.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 KINDS = {"book": "lesson", "solutions": "source", "notebooks": "student"}
 STUB_ERROR = "NotImplementedError"
 BACKENDS = ("tensorflow", "jax", "torch")

@@ -79,6 +79,18 @@ def band_scores(root: Path, student: str) -> dict:
         return {g.name: float(g.score) for g in nb.grades if g.name in BAND_CELLS}
 
 
+# A kernel that tries to reach the batch's scorer (autograder/trusted.py --serve) to have it score something: the
+# socket's folder is hidden from the sandbox, though the kernel inherits the variable that names it.
+SCORER_PROBE = """import os, socket
+path = os.environ.get("AUTOGRADER_SCORER", "")
+try:
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(path)
+    print("scorer reached")
+except OSError as exc:
+    print(f"scorer not reached: {type(exc).__name__}; its path was given: {bool(path)}")
+"""
+
+
 @pytest.mark.slow
 def test_ch05_best_model_is_scored_by_the_trusted_step_from_the_saved_model(tmp_path):
     """Oracle: the solution's calibrated model clears every band (autograder/calibration.json); the untouched
@@ -90,7 +102,7 @@ def test_ch05_best_model_is_scored_by_the_trusted_step_from_the_saved_model(tmp_
     answers = solution_answers(REPO / "solutions" / CH05 / CH05_NB)
     inbox = tmp_path / "lms"
     submit(released, inbox / f"alice_{CH05_NB}", answers)
-    submit(released, inbox / f"bob_{CH05_NB}", {})
+    submit(released, inbox / f"bob_{CH05_NB}", {"best_model": SCORER_PROBE})   # no model; probes the scorer
     lambda_model = answers["best_model"].replace("layers.Rescaling(1 / 255)", "layers.Lambda(lambda t: t / 255.0)")
     assert lambda_model != answers["best_model"]   # the reference model, scaled by a Lambda layer: refused
     submit(released, inbox / f"carol_{CH05_NB}", {**answers, "best_model": lambda_model})
@@ -103,6 +115,13 @@ def test_ch05_best_model_is_scored_by_the_trusted_step_from_the_saved_model(tmp_
     assert band_scores(root, "alice") == points and set(points) == set(BAND_CELLS)
     assert results["alice"].score == results["alice"].max_score and results["alice"].flags == []
     assert band_scores(root, "bob") == dict.fromkeys(BAND_CELLS, 0.0) and results["bob"].score == 0
+    # the batch's scorer (autograder/trusted.py --serve) scored this batch; its socket is hidden from the kernels
+    bob = json.loads((root / "autograded" / "bob" / CH05 / CH05_NB).read_text())
+    probe = ["".join(o.get("text", "")) for c in bob["cells"] for o in c.get("outputs", [])
+             if "scorer" in "".join(o.get("text", ""))]
+    hidden = course.sandbox.namespaces_available()   # without namespaces the sandbox hides nothing (instructors.md)
+    assert probe == ["scorer not reached: FileNotFoundError; its path was given: True\n" if hidden
+                     else "scorer reached\n"], probe
     assert band_scores(root, "carol") == dict.fromkeys(BAND_CELLS, 0.0)
     assert any("Lambda" in line and "Rescaling" in line for line in results["carol"].notes), results["carol"].notes
     assert results["carol"].flags, "the kernel passed a band the trusted check refused: that must be flagged"

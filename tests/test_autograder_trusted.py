@@ -398,3 +398,30 @@ def test_the_unet_check_counts_skip_connections_from_the_saved_graph_not_concate
             with pytest.raises(AssertionError, match=f"{expected} skip connections"):
                 checks.expect_unet(model)
     checks.expect_unet(keras.models.load_model(tmp_path / "skip.keras", safe_mode=True))
+
+
+def test_the_batch_scorer_gives_the_verdicts_of_scoring_in_process(tmp_path):
+    """Oracle: ``trusted.score`` run in this process on the same artifacts. The scorer (``trusted.py --serve``,
+    one per batch) must answer exactly that, for a loadable model below every band and for missing artifacts; a
+    request its child cannot score, and a socket nobody serves, give None (the grader then scores in-process)."""
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    small_model().save(artifacts / "best_model.keras")
+    gids = [gid for gid in trusted.load_checks("ch05_architectures").CHECKS]
+    expected = trusted.score("ch05_architectures", artifacts, gids)
+    assert {v[0] for v in expected.values()} >= {"below", "fail"}   # both kinds of verdict are compared
+    socket_path = str(tmp_path / "s")
+    scorer = subprocess.Popen([sys.executable, str(REPO / "autograder" / "trusted.py"), "--serve", socket_path],
+                              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        got = trusted.score_remote(socket_path, "ch05_architectures", artifacts, gids, wait=180)
+        assert got == expected
+        twice = trusted.score_remote(socket_path, "ch05_architectures", artifacts, gids[:2])  # a second child
+        assert twice == {gid: expected[gid] for gid in gids[:2]}
+        assert trusted.score_remote(socket_path, "no_such_assignment", artifacts, gids) is None
+        assert scorer.poll() is None   # a child's failure is not the scorer's
+    finally:
+        os.killpg(scorer.pid, 9)
+        scorer.wait()
+    assert trusted.score_remote(str(tmp_path / "nobody"), "ch05_architectures", artifacts, gids, wait=0) is None
