@@ -172,8 +172,7 @@ class Result:
 def _start_scorer(work: Path, assignment: str) -> subprocess.Popen | None:
     """Start the batch's scorer (``autograder/trusted.py --serve``), which imports Keras once for every submission's
     trusted step; None for an assignment whose checks load no model (``KERAS = False``) or have none."""
-    module = trusted.load_checks(assignment)
-    if module is None or not getattr(module, "CHECKS", None) or not getattr(module, "KERAS", True):
+    if not trusted.needs_keras(trusted.load_checks(assignment)):
         return None
     folder = work / "scorer"   # hidden from the kernels, like the held-out data
     folder.mkdir()

@@ -532,9 +532,9 @@ class TrustedChecks(NbGraderPreprocessor):
                   and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in checks]
         gids = [cell.metadata.nbgrader.grade_id for cell in graded]
         # the submitted answer cells go along, for the answer rules (autograder/answer_rules)
-        verdicts, where = None, "in this process"
+        verdicts, where = None, "by the scorer"
         if os.environ.get(SCORER_ENV):
-            verdicts, where = score_remote(os.environ[SCORER_ENV], assignment, folder, gids, nb), "by the scorer"
+            verdicts = score_remote(os.environ[SCORER_ENV], assignment, folder, gids, nb)
             if verdicts is None:
                 self.log.warning("TrustedChecks: the batch's scorer did not answer; scoring in this process")
         if verdicts is None:
@@ -580,6 +580,11 @@ class TrustedChecks(NbGraderPreprocessor):
 WARM_THREAD = "trusted-warm-keras"
 
 
+def needs_keras(module) -> bool:
+    """Does a check module have checks that load a model (its ``KERAS`` flag, default True; PROTOCOL §2)?"""
+    return module is not None and bool(getattr(module, "CHECKS", None)) and getattr(module, "KERAS", True)
+
+
 def warm_keras(module) -> threading.Thread | None:
     """Import Keras in a background thread while the kernel runs, for a check module that has checks.
 
@@ -588,8 +593,7 @@ def warm_keras(module) -> threading.Thread | None:
     check module that sets ``KERAS = False`` (its checks load no model: chapter 1) is not warmed: its grading then
     costs no TensorFlow import at all. Nor is an nbgrader process of a batch that has a scorer ($AUTOGRADER_SCORER),
     which imported Keras once for the whole batch (``serve``)."""
-    if module is None or not getattr(module, "CHECKS", None) or not getattr(module, "KERAS", True) \
-            or "keras" in sys.modules or os.environ.get(SCORER_ENV):
+    if not needs_keras(module) or "keras" in sys.modules or os.environ.get(SCORER_ENV):
         return None
     thread = threading.Thread(target=importlib.import_module, args=("keras",), name=WARM_THREAD, daemon=True)
     thread.start()
