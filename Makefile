@@ -6,6 +6,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= sample
 JOBS ?= 2
+# notebooks the runner executes at once, one compute thread each: on 2 cores, 3 keep both busy (a kernel idles
+# between cells and while it starts); 2 left about a fifth of the CPU unused (README, "Main job")
+RUN_JOBS ?= 3
 BACKEND ?= tensorflow
 STACK ?= colab
 COMPAT_EXTRA ?=
@@ -29,7 +32,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml Makefile
 
 ## notebooks: run every lesson, exercise source and student notebook with papermill (PROFILE=sample|full)
 notebooks: setup
-	$(PY) -m coursetools.runner --profile $(PROFILE) --jobs $(JOBS) --backend $(BACKEND)
+	$(PY) -m coursetools.runner --profile $(PROFILE) --jobs $(RUN_JOBS) --backend $(BACKEND)
 
 ## site: build the static book from the executed lessons and the student notebooks (warnings are errors)
 site: setup
@@ -54,14 +57,14 @@ graphviz-deps:
 ## built once). The exercise sources are not run here: tests/test_autograder_chapters.py grades each one through the
 ## real grader (every visible and hidden test), which is a stronger run of the same notebook.
 test: setup browser-deps
-	$(PY) -m coursetools.runner --profile sample --jobs $(JOBS) --backend $(BACKEND) --kinds lesson,student
+	$(PY) -m coursetools.runner --profile sample --jobs $(RUN_JOBS) --backend $(BACKEND) --kinds lesson,student
 	$(PY) -m pytest -q -n $(JOBS) --dist loadfile
 
 ## compat: run every lesson and every exercise's visible tests on a supported stack (STACK=colab|pinned|latest|jax,
 ## BACKEND=tensorflow|jax|torch; coursetools/stacks.toml), in its own venv .venv-compat-STACK; PROFILE=full needs the
 ## network; COMPAT_EXTRA adds pip requirements to that venv (a GPU runner: COMPAT_EXTRA='jax[cuda13]')
 compat: setup
-	nice -n 10 $(PY) -m coursetools.compat $(STACK) --backend $(BACKEND) --jobs $(JOBS) --profile $(PROFILE) \
+	nice -n 10 $(PY) -m coursetools.compat $(STACK) --backend $(BACKEND) --jobs $(RUN_JOBS) --profile $(PROFILE) \
 	  $(if $(COMPAT_EXTRA),--extra $(foreach e,$(COMPAT_EXTRA),'$(e)'))
 
 ## explore: opt-in random exploration of the property tests (Hypothesis profile `explore`; CI stays derandomised)
@@ -78,7 +81,7 @@ setup-cells: setup
 
 ## regen-lessons: re-execute the lessons in place so their stored outputs are current (review the diff)
 regen-lessons: setup
-	$(PY) -m coursetools.runner book/*.ipynb --jobs $(JOBS)
+	$(PY) -m coursetools.runner book/*.ipynb --jobs $(RUN_JOBS)
 	$(PY) -m pytest -q tests/test_lessons.py --nb-force-regen && $(PY) -m pytest -q tests/test_lessons.py
 
 clean:

@@ -176,10 +176,23 @@ def _start_scorer(work: Path, assignment: str) -> subprocess.Popen | None:
         return None
     folder = work / "scorer"   # hidden from the kernels, like the held-out data
     folder.mkdir()
-    return subprocess.Popen([sys.executable, str(REPO / "autograder" / "trusted.py"), "--serve", str(folder / "s")],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=(folder.parent / "scorer.log").open("w"), start_new_session=True,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    with (work / "scorer.log").open("w") as log:
+        scorer = subprocess.Popen([sys.executable, str(REPO / "autograder" / "trusted.py"), "--serve",
+                                   str(folder / "s")], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=log, start_new_session=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    (folder / "pid").write_text(str(scorer.pid))   # score_remote stops waiting for a scorer that has exited
+    return scorer
+
+
+def _scorer_warning(scorer: subprocess.Popen, log: Path) -> str | None:
+    """The warning for a scorer that exited before the end of its batch (the last lines of its log), else None."""
+    if scorer.poll() is None:
+        return None
+    tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+    return (f"course: warning: the batch's scorer (autograder/trusted.py --serve) exited with {scorer.returncode} "
+            "before the batch ended; the submissions it did not score were scored in their own nbgrader processes "
+            "(the same verdicts, about 5 CPU-s slower each). Its log ended with:\n    "
+            + ("\n    ".join(tail) or "(nothing)"))
 
 
 def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: dict, isolate: bool,
@@ -410,7 +423,12 @@ def autograde(course: Path, assignment: str, jobs: int = 1, **limits) -> list[Re
         results = _results(course, assignment, students, outcomes, limits)
     finally:
         if scorer is not None:
-            os.killpg(scorer.pid, signal.SIGKILL)   # the scorer and any child still scoring
+            if warning := _scorer_warning(scorer, work / "scorer.log"):
+                print(warning, file=sys.stderr)
+            try:
+                os.killpg(scorer.pid, signal.SIGKILL)   # the scorer and any child still scoring
+            except ProcessLookupError:
+                pass
             scorer.wait()
         shutil.rmtree(work, ignore_errors=True)
     _write_report(course, assignment, results)

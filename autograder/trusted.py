@@ -468,17 +468,40 @@ def _receive(conn) -> bytes:
     return b"".join(chunks)
 
 
+def scorer_alive(path: str) -> bool:
+    """Is the scorer of socket ``path`` still running? Read from the ``pid`` file that ``course.py`` writes beside the
+    socket and from /proc (an exited scorer not yet reaped is a zombie, state Z); True when there is no pid file."""
+    try:
+        pid = int(open(os.path.join(os.path.dirname(path), "pid")).read())
+    except (OSError, ValueError):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True   # it exists (someone else's): not ours to judge
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True   # no readable /proc: it exists, so keep waiting as before
+    return state not in ("Z", "X")
+
+
 def score_remote(path: str, assignment: str, folder, gids, notebook=None, wait: float = 60) -> dict | None:
     """Ask the batch's scorer for ``score``'s verdicts; None when it cannot answer (not running, or its child died or
     was killed after SCORE_SECONDS): the nbgrader process then scores in its own process, within the notebook's time
     limit, as it did before there was a scorer. Waits up to ``wait`` seconds for the socket, which the scorer binds
-    once Keras is imported."""
+    once Keras is imported, and not at all once the scorer has exited (``scorer_alive``)."""
     import socket
     import time
 
     request = {"assignment": assignment, "folder": str(folder), "gids": list(gids), "notebook": notebook}
     deadline = time.monotonic() + wait
     while not os.path.exists(path) and time.monotonic() < deadline:
+        if not scorer_alive(path):
+            return None   # it exited before binding its socket (its log: scorer.log in the batch's folder)
         time.sleep(0.2)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:

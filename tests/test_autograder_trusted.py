@@ -425,3 +425,46 @@ def test_the_batch_scorer_gives_the_verdicts_of_scoring_in_process(tmp_path):
         os.killpg(scorer.pid, 9)
         scorer.wait()
     assert trusted.score_remote(str(tmp_path / "nobody"), "ch05_architectures", artifacts, gids, wait=0) is None
+
+
+def _exited_unreaped(tmp_path, code: str) -> subprocess.Popen:
+    """A child process that has exited and is not reaped yet (a zombie), as a dead scorer is until the batch ends."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=(tmp_path / "scorer.log").open("w"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with open(f"/proc/{proc.pid}/stat") as f:
+            if f.read().rpartition(")")[2].split()[0] == "Z":
+                return proc
+        time.sleep(0.05)
+    raise AssertionError("the child did not exit")
+
+
+def test_a_scorer_that_exited_is_not_waited_for(tmp_path):
+    """Oracle: the child's own state in /proc (Z once it exited, before it is reaped). A scorer that dies before it
+    binds its socket made every nbgrader process of the batch wait ``wait`` seconds before scoring in-process; now
+    score_remote answers None at once, and the batch prints the scorer's exit code and the end of its log."""
+    sys.path.insert(0, str(REPO / "autograder"))
+    import course
+
+    folder = tmp_path / "scorer"
+    folder.mkdir()
+    socket_path = str(folder / "s")
+    assert trusted.scorer_alive(socket_path)            # no pid file: nothing known, keep waiting
+    (folder / "pid").write_text(str(os.getpid()))
+    assert trusted.scorer_alive(socket_path)            # a running process
+    dead = _exited_unreaped(tmp_path, "import sys; print('ImportError: no module named keras', file=sys.stderr); "
+                                      "sys.exit(3)")
+    (folder / "pid").write_text(str(dead.pid))
+    assert not trusted.scorer_alive(socket_path)
+    start = time.monotonic()
+    assert trusted.score_remote(socket_path, "ch05_architectures", tmp_path, ["g"], wait=120) is None
+    assert time.monotonic() - start < 60                # it did not wait for the socket of a dead scorer
+    warning = course._scorer_warning(dead, tmp_path / "scorer.log")
+    assert "exited with 3" in warning and "ImportError: no module named keras" in warning, warning
+    assert not trusted.scorer_alive(socket_path)        # reaped now (poll): no such process at all
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert course._scorer_warning(running, tmp_path / "scorer.log") is None
+    finally:
+        running.kill()
+        running.wait()
