@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= sample
 JOBS ?= 2
 # notebooks the runner executes at once, one compute thread each: on 2 cores, 3 keep both busy (a kernel idles
-# between cells and while it starts); 2 left about a fifth of the CPU unused (README, "Main job")
+# between cells and while it starts); 2 left about a fifth of the CPU unused (README, "The two commands")
 RUN_JOBS ?= 3
 BACKEND ?= tensorflow
 STACK ?= colab
