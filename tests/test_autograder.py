@@ -6,6 +6,7 @@ untouched student notebook none, and a conv2d that ignores padding exactly the t
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,15 +80,23 @@ def band_scores(root: Path, student: str) -> dict:
         return {g.name: float(g.score) for g in nb.grades if g.name in BAND_CELLS}
 
 
-# A kernel that tries to reach the batch's scorer (autograder/trusted.py --serve) to have it score something: the
-# socket's folder is hidden from the sandbox, though the kernel inherits the variable that names it.
-SCORER_PROBE = """import os, socket
+# A kernel that tries to reach the batch's scorer (autograder/trusted.py --serve) to have it score something, and to
+# make it look dead to the other submissions' graders by writing a pid that no process has beside its socket: the
+# socket's folder is hidden from the sandbox, though the kernel inherits the variable that names it. (Were it not
+# hidden, a dead-looking scorer would only make each grader score in its own process: the same verdicts, slower.)
+SCORER_PROBE = """import errno, os, socket
 path = os.environ.get("AUTOGRADER_SCORER", "")
 try:
     socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(path)
     print("scorer reached")
 except OSError as exc:
     print(f"scorer not reached: {type(exc).__name__}; its path was given: {bool(path)}")
+try:
+    with open(os.path.join(os.path.dirname(path), "pid"), "w") as f:
+        f.write("999999999")
+    print("scorer's pid file written")
+except OSError as exc:
+    print(f"scorer's pid file not written: {errno.errorcode.get(exc.errno, exc.errno)}")
 """
 
 
@@ -120,8 +129,10 @@ def test_ch05_best_model_is_scored_by_the_trusted_step_from_the_saved_model(tmp_
     probe = ["".join(o.get("text", "")) for c in bob["cells"] for o in c.get("outputs", [])
              if "scorer" in "".join(o.get("text", ""))]
     hidden = course.sandbox.namespaces_available()   # without namespaces the sandbox hides nothing (instructors.md)
-    assert probe == ["scorer not reached: FileNotFoundError; its path was given: True\n" if hidden
-                     else "scorer reached\n"], probe
+    expected = ("scorer not reached: FileNotFoundError; its path was given: True\n"
+                "scorer's pid file not written: (ENOENT|EROFS)\n" if hidden   # hidden: absent or read-only
+                else "scorer reached\nscorer's pid file written\n")
+    assert re.fullmatch(expected, "".join(probe)), probe
     assert band_scores(root, "carol") == dict.fromkeys(BAND_CELLS, 0.0)
     assert any("Lambda" in line and "Rescaling" in line for line in results["carol"].notes), results["carol"].notes
     assert results["carol"].flags, "the kernel passed a band the trusted check refused: that must be flagged"
