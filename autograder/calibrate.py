@@ -1,6 +1,6 @@
 """Calibrate every model-quality threshold from the reference solutions (autograder/PROTOCOL.md §6).
 
-    nice -n 10 .venv/bin/python autograder/calibrate.py [ASSIGNMENT ...] [--task NAME] [--seeds 5] [--threads 1 2]
+    nice -n 10 .venv/bin/python -m autograder.calibrate [ASSIGNMENT ...] [--task NAME] [--seeds 5] [--threads 1 2]
                                                         [--quick] [--profile sample|full]
 
 For each task that a check module declares in TASKS, it runs the task's cells of the solution notebook once per
@@ -38,8 +38,7 @@ from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import trusted  # noqa: E402  (autograder/trusted.py)
+from autograder import trusted
 
 REPO = trusted.AUTOGRADER.parent
 SOLUTIONS = REPO / "solutions"
@@ -226,7 +225,7 @@ def merge(report: dict, assignment: str, entry: dict, profile: str, facts: dict)
 
 def main(argv: list[str] | None = None) -> int:
     """Command line; see the module docstring."""
-    parser = argparse.ArgumentParser(prog="autograder/calibrate.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.calibrate", description=__doc__.splitlines()[0])
     parser.add_argument("assignments", nargs="*", help="default: every assignment with TASKS")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -235,7 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="sample", choices=("sample", "full"),
                         help="the profile to calibrate (full: the downloaded datasets and a private held-out split)")
     args = parser.parse_args(argv)
-    os.environ[trusted.PROFILE_ENV] = args.profile   # the metrics read that profile's held-out splits
+    with trusted.grading_context(args.profile):   # the metrics read that profile's held-out splits
+        return _calibrate_all(args)
+
+
+def _calibrate_all(args) -> int:
+    """Calibrate the assignments ``args`` names, print the rules broken and write the report; the exit status."""
     names = args.assignments or sorted(p.stem for p in trusted.CHECKS_DIR.glob("ch*.py"))
     seeds, threads = (1, [1]) if args.quick else (args.seeds, args.threads)
     if not args.quick and (seeds < 5 or sorted(set(threads)) != sorted(set(threads) | {1, 2})):

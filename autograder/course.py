@@ -1,11 +1,16 @@
 """The instructor's grading workflow, one command a step, wrapping the standard nbgrader CLI (autograder/README.md).
 
-    python autograder/course.py init     COURSE_DIR            # course folder outside the repo, sources from solutions/
-    python autograder/course.py release  COURSE_DIR            # nbgrader generate_assignment, for every assignment
-    python autograder/course.py collect  COURSE_DIR ASSIGNMENT SUBMISSIONS  # an LMS folder/zip or nbgrader exchange layout
-    python autograder/course.py autograde COURSE_DIR ASSIGNMENT [--jobs N] [--cell-timeout S] [--memory-mb M]
-    python autograder/course.py feedback COURSE_DIR ASSIGNMENT
-    python autograder/course.py export   COURSE_DIR grades.csv
+    python -m autograder.course init     COURSE_DIR            # course folder outside the repo, sources from solutions/
+    python -m autograder.course release  COURSE_DIR            # nbgrader generate_assignment, for every assignment
+    python -m autograder.course collect  COURSE_DIR ASSIGNMENT SUBMISSIONS [--lms auto|canvas|moodle|blackboard|
+                                                                             brightspace|nbgrader]  # an LMS export
+    python -m autograder.course autograde COURSE_DIR ASSIGNMENT [--jobs N] [--cell-timeout S] [--memory-mb M]
+                                                               [--profile sample|full]
+    python -m autograder.course feedback COURSE_DIR ASSIGNMENT
+    python -m autograder.course export   COURSE_DIR grades.csv [--lms canvas|moodle --assignment A [--column C]
+                                                               [--points P]]   # nbgrader's CSV, or the LMS's import
+
+(``python autograder/course.py …`` works too where the checkout is importable, as `make setup` arranges.)
 
 Nothing nbgrader does is re-implemented here: this file only lays out the course folder and calls nbgrader.
 """
@@ -19,21 +24,19 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
-import zipfile
-from concurrent.futures import ThreadPoolExecutor
+import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import sandbox  # noqa: E402  (autograder/sandbox.py)
-import submission  # noqa: E402  (autograder/submission.py)
-import trusted  # noqa: E402  (autograder/trusted.py)
+from autograder import cluster as cluster_mod
+from autograder import preprocessors, sandbox, submission, trusted
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_CONFIG = REPO / "autograder" / "nbgrader_config.py"
@@ -100,48 +103,32 @@ def release(course: Path) -> list[str]:
     return names
 
 
-def _student_notebooks(folder: Path, assignment: str, notebooks: list[str]):
-    """Yield (student, notebook name, path) from an exchange layout or an LMS flat layout."""
-    for path in sorted(folder.rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in path.parts:
-            continue
-        rel = path.relative_to(folder).parts
-        if len(rel) == 3 and rel[1] == assignment:            # exchange: student/assignment/notebook.ipynb
-            yield rel[0], path.name, path
-        elif len(rel) == 2:                                    # student/notebook.ipynb
-            yield rel[0], path.name, path
-        elif len(rel) == 1:                                    # LMS: student_notebook.ipynb (or student_..._notebook)
-            for nb in notebooks:
-                if path.name.endswith("_" + nb):
-                    yield path.name[: -len(nb) - 1].split("_")[0], nb, path
-                    break
-            else:
-                raise CourseError(f"{path.name}: cannot tell the student and notebook apart; expected "
-                                  f"STUDENT_{notebooks[0]} or STUDENT/{assignment}/{notebooks[0]}")
+def collect(course: Path, assignment: str, submissions: Path, lms: str = "auto") -> list[str]:
+    """Copy a folder or zip of submissions into submitted/STUDENT/ASSIGNMENT/; return the students.
 
+    `lms`: the export's layout, canvas, moodle, blackboard, brightspace or nbgrader (exchange or STUDENT_NOTEBOOK),
+    or auto (autograder/lms.py). A file that fits no student or notebook is skipped and reported, never stops the
+    batch; of two files of one student and notebook the newest is kept. Every file has its line in
+    reports/collect_ASSIGNMENT.txt, and LMS students are recorded in lms_students.csv for `export --lms`."""
+    from autograder import lms as lms_io
 
-def collect(course: Path, assignment: str, submissions: Path) -> list[str]:
-    """Copy a folder or zip of submissions into submitted/STUDENT/ASSIGNMENT/; return the students."""
     if assignment not in assignments(course):
         raise CourseError(f"unknown assignment {assignment!r}: this course has {', '.join(assignments(course))}")
     notebooks = sorted(p.name for p in (course / "source" / assignment).glob("*.ipynb"))
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = submissions
-        if submissions.suffix == ".zip":
-            with zipfile.ZipFile(submissions) as archive:
-                archive.extractall(tmp)
-            folder = Path(tmp)
-        if not folder.is_dir():
-            raise CourseError(f"{submissions}: not a folder or a .zip of submissions")
-        students = []
-        for student, name, path in _student_notebooks(folder, assignment, notebooks):
-            if not STUDENT_ID.match(student):
-                raise CourseError(f"{path}: student id {student!r} must be letters, digits, '.', '_' or '-'")
-            dest = course / "submitted" / student / assignment / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest)
-            students.append(student)
-    return sorted(set(students))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder, mtimes = lms_io.unpack(submissions, Path(tmp))
+            batch = lms_io.gather(folder, assignment, notebooks, lms, mtimes)
+            for pick in batch.picks:
+                dest = course / "submitted" / pick.student / assignment / pick.notebook
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(pick.path, dest)
+                if pick.timestamp is not None:   # the LMS's submission time, which nbgrader reads for lateness
+                    (dest.parent / "timestamp.txt").write_text(pick.timestamp.isoformat(" "))
+    except lms_io.LMSError as exc:
+        raise CourseError(str(exc)) from exc
+    lms_io.record(course, assignment, batch, str(submissions))
+    return sorted({pick.student for pick in batch.picks})
 
 
 #: threads: a kernel's TensorFlow/OpenMP threads; 0 shares the machine's cores among the `jobs` kernels.
@@ -165,21 +152,22 @@ class Result:
     score: float = 0.0
     max_score: float = 0.0
     notes: list[str] = field(default_factory=list)
-    zeroed: bool = False  # scored 0 by the harness (not gradable, tampering, grader could not finish)
-    flags: list[str] = field(default_factory=list)  # for the instructor: kernel and trusted verdicts disagree
+    zeroed: bool = False  # scored 0 by the harness (not gradable, or the grader could not finish)
+    flags: list[str] = field(default_factory=list)  # for the instructor only: the scan's findings, and cells where
+                                                    # the kernel's and the trusted verdicts disagree; no score change
 
 
 def _start_scorer(work: Path, assignment: str) -> subprocess.Popen | None:
-    """Start the batch's scorer (``autograder/trusted.py --serve``), which imports Keras once for every submission's
+    """Start the batch's scorer (``python -m autograder.scorer``), which imports Keras once for every submission's
     trusted step; None for an assignment whose checks load no model (``KERAS = False``) or have none."""
-    if not trusted.needs_keras(trusted.load_checks(assignment)):
+    if not preprocessors.needs_keras(trusted.load_checks(assignment)):
         return None
     folder = work / "scorer"   # hidden from the kernels, like the held-out data
     folder.mkdir()
     with (work / "scorer.log").open("w") as log:
-        scorer = subprocess.Popen([sys.executable, str(REPO / "autograder" / "trusted.py"), "--serve",
-                                   str(folder / "s")], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=log, start_new_session=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        scorer = subprocess.Popen([sys.executable, "-m", "autograder.scorer", str(folder / "s")], cwd=REPO,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                                  start_new_session=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     (folder / "pid").write_text(str(scorer.pid))   # score_remote stops waiting for a scorer that has exited
     return scorer
 
@@ -189,14 +177,14 @@ def _scorer_warning(scorer: subprocess.Popen, log: Path) -> str | None:
     if scorer.poll() is None:
         return None
     tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
-    return (f"course: warning: the batch's scorer (autograder/trusted.py --serve) exited with {scorer.returncode} "
+    return (f"course: warning: the batch's scorer (python -m autograder.scorer) exited with {scorer.returncode} "
             "before the batch ended; the submissions it did not score were scored in their own nbgrader processes "
             "(the same verdicts, about 5 CPU-s slower each). Its log ended with:\n    "
             + ("\n    ".join(tail) or "(nothing)"))
 
 
 def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: dict, isolate: bool,
-               scorer: str | None = None) -> dict:
+               scorer: str | None = None, profile: str = "sample") -> dict:
     """Grade one submission in a course copy of its own (own gradebook, own kernel sandbox); return its outcome.
 
     Runs in a worker thread; writes nothing in `course`. The caller merges the copy's gradebook afterwards."""
@@ -205,7 +193,7 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
     shutil.copytree(course / "source" / assignment, scratch / "source" / assignment)
     shutil.copyfile(course / "gradebook.db", scratch / "gradebook.db")
     released = {p.name: json.loads(p.read_text()) for p in (course / "release" / assignment).glob("*.ipynb")}
-    out = {"student": student, "notes": [], "tampering": [], "graded": False, "zero": False, "trusted": {}}
+    out = {"student": student, "notes": [], "flags": [], "graded": False, "zero": False, "trusted": {}}
     sub_dir = scratch / "submitted" / student / assignment
     sub_dir.mkdir(parents=True)
     for name, rel in sorted(released.items()):
@@ -215,7 +203,7 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
             continue
         verdict = submission.inspect(path.read_bytes(), rel, name)
         out["notes"] += verdict.notes
-        out["tampering"] += verdict.tampering
+        out["flags"] += [f"{name}: {flag}" for flag in verdict.flags]
         if verdict.notebook is not None:
             (sub_dir / name).write_text(json.dumps(verdict.notebook))
     if not any(sub_dir.glob("*.ipynb")):
@@ -240,9 +228,12 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
     if isolate:
         for d in (kernel_cwd, box / "home", box / "tmp", box / "rt", box / "ipython", artifacts):
             launcher += ["--writable", str(d)]
+        launcher += ["--readable", str(inputs)]   # all the kernel sees of the batch's folder, with the folders above
         # Hidden from the kernel: the held-out splits (autograder/data and an instructor's private folder), the course
-        # folder, the solutions, and this copy's sources and submissions. Only the trusted step reads the held-out data.
-        hidden = heldout_folders() + [course, REPO / "solutions", scratch / "source", scratch / "submitted"]
+        # folder, the solutions, the batch's folder (the other submissions' copies, the scorer), and this copy's
+        # sources and submissions. Only the trusted step reads the held-out data.
+        hidden = heldout_folders() + [course, REPO / "solutions", scratch.parent, scratch / "source",
+                                      scratch / "submitted"]
         for d in hidden + ([Path(scorer).parent] if scorer else []):   # the scorer's socket too
             launcher += ["--hide", str(d)]
         launcher += ["--hide-file", str(scratch / "gradebook.db"), "--hide-file", str(scratch / "nbgrader_config.py")]
@@ -264,13 +255,10 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
         + f"c.Execute.timeout = {int(limits['cell_timeout'])}\n"
         + "c.Execute.startup_timeout = 300  # a loaded machine can take minutes to start a kernel\n"
         + "c.KernelManager.transport = 'ipc'  # the kernel has no network, not even loopback: unix sockets\n"
-        + f"c.KernelManager.ip = {str(box / 'rt' / 'k')!r}\n")
+        + f"c.KernelManager.ip = {str(box / 'rt' / 'k')!r}\n"
+        + trusted_config(artifacts, inputs, scratch / "trusted.json", scorer, profile, limits["memory_mb"]))
     env = dict(os.environ, JUPYTER_PATH=str(box / "share/jupyter"), JUPYTER_RUNTIME_DIR=str(box / "rt"),
-               JUPYTER_CONFIG_DIR=str(box / "jupyter-config"), PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2",
-               CNNBOOK_ARTIFACTS=str(artifacts), CNNBOOK_INPUTS=str(inputs),
-               AUTOGRADER_TRUSTED_REPORT=str(scratch / "trusted.json"))   # the trusted step (autograder/trusted.py)
-    if scorer:
-        env[trusted.SCORER_ENV] = scorer
+               JUPYTER_CONFIG_DIR=str(box / "jupyter-config"), PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     cmd = [*NBGRADER, "autograde", assignment, f"--student={student}", "--force", "--create"]
     proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -290,13 +278,31 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
         out["trusted"] = json.loads((scratch / "trusted.json").read_text())
     (scratch / "nbgrader.log").write_text(log or "")
     if proc.returncode not in (0, None) and not out["zero"]:
-        reason = "the kernel died (a call to os._exit, a crash, or the memory limit)" \
-            if "DeadKernel" in (log or "") or "Kernel died" in (log or "") else "see the instructor's grading log"
-        out["notes"].append(f"the grader could not finish running your notebook ({reason}), so it scores 0: "
-                            "make sure Restart & Run All works from top to bottom")
+        out["notes"].append("the grader could not finish grading your notebook (see the instructor's grading log), "
+                            "so it scores 0: make sure Restart & Run All works from top to bottom")
         out["zero"] = True
+    died = re.search(r"ExecuteKeepingPoints: the kernel died in cell (\d+): (.*)", log or "")
+    if died and not out["zero"]:
+        out["notes"].insert(0, f"your notebook's kernel died in cell {died.group(1)} ({died.group(2).strip()}); the "
+                               "cells that ran before it keep their points, the cells after it never ran and score 0: "
+                               "make sure Restart & Run All works from top to bottom")
     out["graded"] = (scratch / "autograded" / student / assignment).exists() and not out["zero"]
     return out
+
+
+def trusted_config(artifacts: Path, inputs: Path, report: Path, scorer: str | None, profile: str,
+                   memory_mb: int) -> str:
+    """The lines of a submission's nbgrader configuration that set the course's steps (autograder/preprocessors.py).
+
+    The instructor's private held-out folder is $AUTOGRADER_HELDOUT_DIR (book/instructors.md), read where it is
+    needed; everything else travels as these traitlets."""
+    return (f"c.TrustedInputs.inputs_dir = {str(inputs)!r}\n"
+            f"c.TrustedInputs.scorer = {scorer or ''!r}\n"
+            f"c.TrustedChecks.artifacts_dir = {str(artifacts)!r}\n"
+            f"c.TrustedChecks.report = {str(report)!r}\n"
+            f"c.TrustedChecks.scorer = {scorer or ''!r}\n"
+            f"c.TrustedChecks.profile = {profile!r}\n"
+            f"c.ExecuteKeepingPoints.memory_mb = {int(memory_mb)}\n")
 
 
 def _stop_kernel(pidfile: Path) -> None:
@@ -308,33 +314,36 @@ def _stop_kernel(pidfile: Path) -> None:
         pass
 
 
-MERGED_TABLES = ("submitted_assignment", "submitted_notebook", "grade", "comment")
-
-
 def _merge(course: Path, scratch_db: Path, assignment: str, student: str) -> None:
-    """Copy one student's submission rows from a worker's gradebook into the course gradebook (one writer)."""
+    """Copy one student's graded submission from a worker's gradebook into the course gradebook (one writer).
+
+    Through nbgrader's ``Gradebook`` API on both sides, so it depends on no table layout: the submission is created
+    in the course gradebook as nbgrader creates it (one grade and comment per cell of the released notebooks), then
+    each grade's and comment's values are copied from the worker's."""
+    with Gradebook(f"sqlite:///{scratch_db}") as worker:
+        sub = worker.find_submission(assignment, student)
+        grades = {(nb.name, g.name): (g.auto_score, g.manual_score, g.extra_credit, g.needs_manual_grade)
+                  for nb in sub.notebooks for g in nb.grades}
+        comments = {(nb.name, c.name): (c.auto_comment, c.manual_comment)
+                    for nb in sub.notebooks for c in nb.comments}
+        flagged = {nb.name: nb.flagged for nb in sub.notebooks}
+        timestamp, extension = sub.timestamp, sub.extension
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         gb.update_or_create_student(student)
         try:
             gb.remove_submission(assignment, student)
         except MissingEntry:
             pass
-    db = sqlite3.connect(course / "gradebook.db")
-    try:
-        db.execute("ATTACH DATABASE ? AS w", (str(scratch_db),))
-        sa = "SELECT sa.id FROM w.submitted_assignment sa JOIN w.assignment a ON sa.assignment_id = a.id " \
-             "WHERE sa.student_id = ? AND a.name = ?"
-        sn = f"SELECT id FROM w.submitted_notebook WHERE assignment_id IN ({sa})"
-        with db:
-            db.execute(f"INSERT INTO submitted_assignment SELECT * FROM w.submitted_assignment WHERE id IN ({sa})",
-                       (student, assignment))
-            db.execute(f"INSERT INTO submitted_notebook SELECT * FROM w.submitted_notebook WHERE id IN ({sn})",
-                       (student, assignment))
-            for table in ("grade", "comment"):
-                db.execute(f"INSERT INTO {table} SELECT * FROM w.{table} WHERE notebook_id IN ({sn})",
-                           (student, assignment))
-    finally:
-        db.close()
+        new = gb.add_submission(assignment, student, timestamp=timestamp, extension=extension)
+        for nb in new.notebooks:
+            nb.flagged = flagged.get(nb.name, False)
+            for g in nb.grades:
+                if (nb.name, g.name) in grades:
+                    g.auto_score, g.manual_score, g.extra_credit, g.needs_manual_grade = grades[(nb.name, g.name)]
+            for c in nb.comments:
+                if (nb.name, c.name) in comments:
+                    c.auto_comment, c.manual_comment = comments[(nb.name, c.name)]
+        gb.db.commit()
 
 
 def _zero(course: Path, assignment: str, student: str) -> None:
@@ -383,12 +392,20 @@ def _cell_feedback(notebook: Path, scores: dict, limits: dict) -> list[str]:
     return lines
 
 
-def autograde(course: Path, assignment: str, jobs: int = 1, **limits) -> list[Result]:
+def autograde(course: Path, assignment: str, jobs: int = 1, profile: str = "sample", *, force: bool = False,
+              cluster: str | None = None, show_progress: bool = True, **limits) -> list[Result]:
     """Grade every collected submission of an assignment; return one Result a student, sorted by student.
 
+    ``profile`` is the profile the submissions were made in, whose calibrated bands and held-out splits grade them
+    (``full`` also needs $AUTOGRADER_HELDOUT_DIR; book/instructors.md).
+
     Each submission runs `nbgrader autograde --student` in a course copy of its own (own gradebook, sandboxed
-    kernel); `jobs` of them at a time. Their gradebooks are merged one by one into the course gradebook afterwards
-    (sqlite takes one writer), and a report of scores and feedback lines is written to reports/ASSIGNMENT.csv."""
+    kernel); `jobs` of them at a time, or one task each on a Dask cluster (``cluster``: ``local:N`` or a scheduler's
+    address; autograder/cluster.py). Each one's gradebook is merged into the course gradebook as soon as it is
+    done, by this process alone (sqlite takes one writer), with a progress line and an estimate of the time left.
+    A submission graded before, whose files, exercise, checks and bands have not changed since (its fingerprint in
+    reports/state/), keeps its grade unless ``force``: a batch that was stopped resumes where it was. A report of
+    scores, feedback lines and flags is written to reports/ASSIGNMENT.csv."""
     course = course.resolve()
     limits = {**LIMITS, **{k: v for k, v in limits.items() if v is not None}, "jobs": max(1, int(jobs))}
     unknown = set(limits) - set(LIMITS)
@@ -397,31 +414,61 @@ def autograde(course: Path, assignment: str, jobs: int = 1, **limits) -> list[Re
     if assignment not in assignments(course):
         raise CourseError(f"unknown assignment {assignment!r}: this course has {', '.join(assignments(course))}")
     if not (course / "release" / assignment).is_dir():
-        raise CourseError(f"{assignment} is not released yet: run `python autograder/course.py release {course}`")
+        raise CourseError(f"{assignment} is not released yet: run `python -m autograder.course release {course}`")
+    if profile not in ("sample", "full"):
+        raise CourseError(f"unknown profile {profile!r}: use sample or full")
     students = sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir())
     isolate = sandbox.namespaces_available()
+    print(f"course: student kernels get: {sandbox.describe()}", file=sys.stderr)
     if not isolate:
-        print("course: warning: this machine does not allow user namespaces, so student kernels run with resource "
-              "limits only (no network or file-system isolation); see book/instructors.md", file=sys.stderr)
+        print("course: warning: this machine does not let the sandbox isolate student kernels, so they run with "
+              "resource limits only (no network or file-system isolation); see book/instructors.md", file=sys.stderr)
+    fingerprints = {s: _fingerprint(course, assignment, s, profile) for s in students}
+    kept = {} if force else _unchanged(course, assignment, students, fingerprints)
+    todo = [s for s in students if s not in kept]
+    if kept:
+        print(f"course: {len(kept)} of {len(students)} submissions are unchanged since they were graded and keep their "
+              "grades (--force regrades them)", file=sys.stderr)
+    outcomes = dict(kept)
     work = Path(tempfile.mkdtemp(prefix="ag-"))   # short path: unix socket names are limited to 108 characters
-    scorer = _start_scorer(work, assignment) if students else None
+    engine = cluster_mod.Cluster(cluster) if cluster and todo else None
+    scorer = _start_scorer(work, assignment) if todo and engine is None else None
+    progress = Progress(len(todo), enabled=show_progress)
     try:
-        with ThreadPoolExecutor(max_workers=limits["jobs"]) as pool:
-            futures = {s: pool.submit(_grade_one, course, assignment, s, work / str(i), limits, isolate,
-                                      scorer and scorer.args[-1])
-                       for i, s in enumerate(students)}
-            outcomes = {s: f.result() for s, f in futures.items()}
-        for i, s in enumerate(students):  # merged one at a time, in a fixed order: the only writer of the gradebook
-            o, scratch = outcomes[s], work / str(i)
-            if o["graded"]:
-                _merge(course, scratch / "gradebook.db", assignment, s)
-                dest = course / "autograded" / s / assignment
-                shutil.rmtree(dest, ignore_errors=True)
-                shutil.copytree(scratch / "autograded" / s / assignment, dest)
-            if o["zero"] or o["tampering"] or not o["graded"]:
-                _zero(course, assignment, s)
+        index = {s: i for i, s in enumerate(todo)}
+        if engine is not None:
+            futures = {engine.submit(str(course), assignment, s, limits, profile): s for s in todo}
+            finished = engine.as_completed(list(futures))
+        else:
+            pool = ThreadPoolExecutor(max_workers=limits["jobs"])
+            futures = {pool.submit(_grade_one, course, assignment, s, work / str(index[s]), limits, isolate,
+                                   scorer and scorer.args[-1], profile): s for s in todo}
+            finished = as_completed(futures)
+        try:
+            for future in finished:   # merged as each ends, by this thread alone: the only writer of the gradebook
+                s = futures[future]
+                scratch = work / str(index[s])
+                o = future.result()
+                if engine is not None:
+                    o = cluster_mod.unpack(o, scratch, assignment, s)
+                if o["graded"]:
+                    _merge(course, scratch / "gradebook.db", assignment, s)
+                    dest = course / "autograded" / s / assignment
+                    shutil.rmtree(dest, ignore_errors=True)
+                    shutil.copytree(scratch / "autograded" / s / assignment, dest)
+                if o["zero"] or not o["graded"]:
+                    _zero(course, assignment, s)
+                outcomes[s] = o
+                _save_state(course, assignment, s, fingerprints[s], o)
+                shutil.rmtree(scratch, ignore_errors=True)
+                progress.step(s)
+        finally:
+            if engine is None:
+                pool.shutdown(wait=True, cancel_futures=True)
         results = _results(course, assignment, students, outcomes, limits)
     finally:
+        if engine is not None:
+            engine.close()
         if scorer is not None:
             if warning := _scorer_warning(scorer, work / "scorer.log"):
                 print(warning, file=sys.stderr)
@@ -435,6 +482,77 @@ def autograde(course: Path, assignment: str, jobs: int = 1, **limits) -> list[Re
     return results
 
 
+class Progress:
+    """One line on stderr per graded submission: how many, the rate, and about how long is left."""
+
+    def __init__(self, total: int, enabled: bool = True, stream=None):
+        self.total, self.done, self.enabled = total, 0, enabled and total > 0
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+
+    def line(self, student: str) -> str:
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed * 60 if elapsed > 0 else 0.0
+        left = (self.total - self.done) * elapsed / self.done if self.done else 0.0
+        width = 20
+        bar = "#" * round(width * self.done / self.total) + "." * (width - round(width * self.done / self.total))
+        eta = f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left"
+        return (f"course: [{bar}] {self.done}/{self.total} graded ({student}), {rate:.1f} a minute, "
+                + ("done" if self.done == self.total else eta))
+
+    def step(self, student: str) -> None:
+        self.done += 1
+        if self.enabled:
+            print(self.line(student), file=self.stream, flush=True)
+
+
+def _fingerprint(course: Path, assignment: str, student: str, profile: str) -> str:
+    """What a grade depends on: the submitted files, the exercise's source, its checks and bands, and the profile."""
+    digest = hashlib.sha256(f"{assignment}\0{profile}\0".encode())
+    folder = course / "submitted" / student / assignment
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    for path in sorted((course / "source" / assignment).glob("*.ipynb")):
+        digest.update(path.read_bytes())
+    checks = REPO / "autograder" / "checks" / f"{assignment}.py"
+    if checks.is_file():
+        digest.update(checks.read_bytes())
+    digest.update(json.dumps(trusted.calibration().get(assignment, {}), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _state_file(course: Path, assignment: str, student: str) -> Path:
+    return course / "reports" / "state" / assignment / f"{student}.json"
+
+
+def _save_state(course: Path, assignment: str, student: str, fingerprint: str, outcome: dict) -> None:
+    path = _state_file(course, assignment, student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "outcome": outcome}))
+    tmp.replace(path)   # whole or not at all, if the batch is killed here
+
+
+def _unchanged(course: Path, assignment: str, students: list[str], fingerprints: dict) -> dict:
+    """{student: outcome} of the submissions graded before with the same fingerprint and still in the gradebook."""
+    kept = {}
+    for s in students:
+        try:
+            state = json.loads(_state_file(course, assignment, s).read_text())
+        except (OSError, ValueError):
+            continue
+        if state.get("fingerprint") == fingerprints[s] and isinstance(state.get("outcome"), dict):
+            kept[s] = state["outcome"]
+    if kept:
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            for s in list(kept):
+                try:
+                    gb.find_submission(assignment, s)
+                except MissingEntry:
+                    del kept[s]
+    return kept
+
+
 def _results(course: Path, assignment: str, students: list[str], outcomes: dict, limits: dict) -> list[Result]:
     results = []
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
@@ -442,7 +560,7 @@ def _results(course: Path, assignment: str, students: list[str], outcomes: dict,
             o = outcomes[s]
             sub = gb.find_submission(assignment, s)
             r = Result(s, float(sub.score), float(sub.max_score), list(o["notes"]),
-                       bool(o["zero"] or o["tampering"] or not o["graded"]))
+                       bool(o["zero"] or not o["graded"]), list(o["flags"]))
             if not r.zeroed:
                 for nb in sub.notebooks:
                     scores = {g.name: (float(g.score), float(g.max_score)) for g in nb.grades}
@@ -450,6 +568,7 @@ def _results(course: Path, assignment: str, students: list[str], outcomes: dict,
                                               scores, limits)
             for nb_name, records in sorted(o.get("trusted", {}).items()):
                 for gid, rec in sorted(records.items()):
+                    r.flags += [f"{nb_name}/{gid}: {note}" for note in rec.get("notes", [])]
                     if rec.get("disagree"):
                         r.flags.append(f"{nb_name}/{gid}: the kernel's test {rec['kernel']}ed, the trusted check "
                                        f"{rec['trusted']}" + (f" ({rec['message'][:200]})" if rec["trusted"] == "error"
@@ -485,15 +604,28 @@ def feedback(course: Path, assignment: str) -> None:
                 + "".join(f"- {line}\n" for line in row["feedback"].split(" | ")))
 
 
-def export(course: Path, csv_path: Path) -> Path:
-    """Write the gradebook as a CSV file (nbgrader export)."""
-    nbgrader(course, "export", f"--to={csv_path.resolve()}")
+def export(course: Path, csv_path: Path, lms: str | None = None, assignment: str | None = None,
+           column: str | None = None, points: float | None = None) -> Path:
+    """Write the gradebook as a CSV file (nbgrader export), or, with `lms` (canvas, moodle), one assignment's grades
+    in that LMS's import format under its user ids (autograder/lms.py; lms_students.csv written by `collect`)."""
+    if lms is None:
+        nbgrader(course, "export", f"--to={csv_path.resolve()}")
+        return csv_path
+    from autograder import lms as lms_io
+
+    if not assignment:
+        raise CourseError(f"--lms {lms} exports one assignment: add --assignment ASSIGNMENT")
+    try:
+        for line in lms_io.export_grades(course, assignment, lms, csv_path, column, points):
+            print(line)
+    except lms_io.LMSError as exc:
+        raise CourseError(str(exc)) from exc
     return csv_path
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line of the workflow; see the module docstring."""
-    parser = argparse.ArgumentParser(prog="python autograder/course.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
     for step in ("init", "release", "collect", "autograde", "feedback", "export"):
         p = sub.add_parser(step)
@@ -502,8 +634,16 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("assignment")
         if step == "collect":
             p.add_argument("submissions", type=Path)
+            p.add_argument("--lms", default="auto",
+                           choices=("auto", "canvas", "moodle", "blackboard", "brightspace", "nbgrader"),
+                           help="the layout of the LMS's export (default auto: detected from the file names)")
         if step == "export":
             p.add_argument("csv", type=Path)
+            p.add_argument("--lms", choices=("canvas", "moodle"),
+                           help="write one assignment's grades in this LMS's import format (default: nbgrader's CSV)")
+            p.add_argument("--assignment", help="the assignment whose grades --lms writes")
+            p.add_argument("--column", help="Canvas: the assignment's column heading, 'Name (id)' as in its export")
+            p.add_argument("--points", type=float, help="rescale the scores to this maximum (the LMS's points)")
         if step == "autograde":
             p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
             p.add_argument("--cell-timeout", type=int, help=f"seconds a cell may run (default {LIMITS['cell_timeout']})")
@@ -511,28 +651,38 @@ def main(argv: list[str] | None = None) -> int:
                            help=f"seconds a whole notebook may run (default {LIMITS['notebook_timeout']})")
             p.add_argument("--memory-mb", type=int, help=f"memory limit of a kernel (default {LIMITS['memory_mb']})")
             p.add_argument("--threads", type=int, help="TensorFlow threads of a kernel (default: cores / jobs)")
+            p.add_argument("--profile", default="sample", choices=("sample", "full"),
+                           help="the profile the students worked in, whose bands grade (default sample)")
+            p.add_argument("--force", action="store_true",
+                           help="regrade every submission (default: only those new or changed since graded)")
+            p.add_argument("--cluster", help="grade on Dask workers: local:N (N processes here) or a scheduler's "
+                                             "address, tcp://HOST:8786 (autograder/cluster.py)")
     args = parser.parse_args(argv)
     course = args.course.resolve()
     try:
         if args.step != "init" and not (course / "nbgrader_config.py").exists():
-            raise CourseError(f"{course} is not a course folder: run `python autograder/course.py init {course}`")
+            raise CourseError(f"{course} is not a course folder: run `python -m autograder.course init {course}`")
         if args.step == "init":
             init(course)
         elif args.step == "release":
             print("released:", ", ".join(release(course)))
         elif args.step == "collect":
-            print("collected:", ", ".join(collect(course, args.assignment, args.submissions)))
+            students = collect(course, args.assignment, args.submissions, args.lms)
+            print((course / "reports" / f"collect_{args.assignment}.txt").read_text(encoding="utf-8"), end="")
+            print("collected:", ", ".join(students))
         elif args.step == "autograde":
-            results = autograde(course, args.assignment, args.jobs, cell_timeout=args.cell_timeout,
+            results = autograde(course, args.assignment, args.jobs, args.profile, force=args.force,
+                                cluster=args.cluster, cell_timeout=args.cell_timeout,
                                 notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb, threads=args.threads)
             for r in results:
                 print(f"{r.student}: {r.score:g}/{r.max_score:g}  {r.notes[0]}"
-                      + (f"  [FLAGGED: {len(r.flags)} disagreement(s), see the report]" if r.flags else ""))
+                      + (f"  [FLAGGED: {len(r.flags)} line(s) for you to read in the report; no score changed]"
+                         if r.flags else ""))
             print("report:", course / "reports" / f"{args.assignment}.csv")
         elif args.step == "feedback":
             feedback(course, args.assignment)
         elif args.step == "export":
-            print("grades written to", export(course, args.csv))
+            print("grades written to", export(course, args.csv, args.lms, args.assignment, args.column, args.points))
     except CourseError as exc:
         print(f"course: {exc}", file=sys.stderr)
         return 1

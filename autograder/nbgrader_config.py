@@ -35,39 +35,19 @@ c.IgnorePattern.pattern = (
     r"|[^\n]*oneDNN custom operations are on[^\n]*)\n?)+\Z"
 )
 
-# A cell that prints 50 MB on one line passes nbgrader's LimitOutput (it counts lines), and would be copied into the
-# gradebook's notebook and the feedback HTML. ClipOutput also cuts every stream and text output to MAX_CHARS.
-from nbgrader.preprocessors import LimitOutput  # noqa: E402
-
-MAX_CHARS = 100_000
-
-
-class ClipOutput(LimitOutput):
-    """LimitOutput, plus at most MAX_CHARS characters per stream or text output (autograder/README.md)."""
-
-    def preprocess_cell(self, cell, resources, cell_index):
-        cell, resources = super().preprocess_cell(cell, resources, cell_index)
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream" and len(output.get("text", "")) > MAX_CHARS:
-                output.text = output.text[:MAX_CHARS] + f"\n... output cut at {MAX_CHARS:,} characters ...\n"
-            for mime in ("text/plain", "text/html"):
-                data = output.get("data", {})
-                if len(data.get(mime, "")) > MAX_CHARS:
-                    data[mime] = data[mime][:MAX_CHARS] + f"\n... output cut at {MAX_CHARS:,} characters ..."
-        return cell, resources
-
-
-# nbgrader 0.9's autograde steps, in its order, with LimitOutput replaced by ClipOutput.
+# The course's steps (autograder/preprocessors.py), in nbgrader 0.9's autograde order: TrustedInputs writes the
+# grader's inputs before the kernel starts; ExecuteKeepingPoints is Execute, except that a kernel that dies costs only
+# the cells that did not run; ClipOutput replaces LimitOutput (every output cut to 100,000 characters too);
+# SanitizeOutputs removes scripts, event handlers and JavaScript from student outputs; TrustedChecks, after the kernel
+# is gone, scores every cell that has a trusted check from that check's verdict (autograder/PROTOCOL.md).
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern, SaveAutoGrades)
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, SaveAutoGrades  # noqa: E402
 
-# The trusted step (autograder/PROTOCOL.md): TrustedInputs writes the grader's inputs before the kernel starts;
-# TrustedChecks, after the kernel is gone, scores every cell that has a trusted check from that check's verdict.
-import sys  # noqa: E402
+from autograder.preprocessors import (  # noqa: E402  (the checkout is on sys.path: make setup's coursetools.pth)
+    ClipOutput, ExecuteKeepingPoints, SanitizeOutputs, TrustedChecks, TrustedInputs)
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from trusted import TrustedChecks, TrustedInputs  # noqa: E402  (autograder/trusted.py)
-
-c.Autograde.autograde_preprocessors = [TrustedInputs, Execute, IgnorePattern, ClearMetadataPreprocessor, ClipOutput,
-                                       TrustedChecks, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [TrustedInputs, ExecuteKeepingPoints, IgnorePattern, ClearMetadataPreprocessor,
+                                       ClipOutput, SanitizeOutputs, TrustedChecks, SaveAutoGrades,
+                                       AssignLatePenalties, CheckCellMetadata]
+# The feedback pages sanitise what they render too (a second line of defence after SanitizeOutputs).
+c.HTMLExporter.sanitize_html = True

@@ -2,8 +2,12 @@
 
 `inspect(data, released)` returns a `Verdict`: either the notebook cannot be graded at all (not JSON, not this
 assignment, too large) and scores 0, or a cleaned copy for nbgrader plus one feedback line per problem found.
-nbgrader itself restores the locked test cells from the gradebook; this module only says so to the student, and
-flags code that tries to change how grading works (scored 0 after grading, with the offending line named).
+nbgrader itself restores the locked test cells from the gradebook; this module only says so to the student.
+
+The scan of the student's cells (``scan``) never changes a score (issue 32): the score comes from the trusted step,
+which reads what the kernel saved from outside it, and from nbgrader's tests. What the scan finds is a flag for the
+instructor (the cell and the line, in reports/ASSIGNMENT.csv): ordinary code trips it too (``sum = 0``,
+``from IPython.display import display``, ``importlib.reload``), so it must not punish.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ MAX_BYTES = 100 * 1024 * 1024     # larger files are refused unread
 NOTE_OUTPUTS_BYTES = 2 * 1024 * 1024
 CELL_ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
 
-# Modules whose import or use in a student cell can change how grading works.
+# Modules whose import or use in a student cell could change how grading works (flagged for the instructor).
 FORBIDDEN_MODULES = {"importlib", "builtins", "__builtin__", "IPython", "ipykernel", "ctypes", "gc", "nbgrader",
                      "nbclient", "nbformat", "jupyter_client", "atexit", "signal", "cffi", "traitlets"}
 # Names whose use in a student cell can change how grading works.
@@ -40,7 +44,7 @@ class Verdict:
 
     notebook: dict | None                     # the cleaned notebook to grade, or None: not gradable, scores 0
     notes: list[str] = field(default_factory=list)   # feedback lines for the student, most important first
-    tampering: list[str] = field(default_factory=list)  # grading-tampering findings: the submission scores 0
+    flags: list[str] = field(default_factory=list)  # lines the instructor may want to read; they change no score
 
 
 def _source(cell: dict) -> str:
@@ -205,8 +209,8 @@ def inspect(data: bytes, released: dict, notebook_name: str) -> Verdict:
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
             if not (gid and _nbgrader(rel_cells[gid]).get("locked")):
-                verdict.tampering += [f"cell {gid or len(clean['cells']) + 1}, {f}"
-                                      for f in scan(cell["source"], protected)]
+                verdict.flags += [f"cell {gid or len(clean['cells']) + 1}, {f}"
+                                  for f in scan(cell["source"], protected)]
         cid = cell.get("id")
         if not isinstance(cid, str) or not CELL_ID.match(cid) or cid in seen_ids:
             cell["id"] = uuid.uuid5(uuid.NAMESPACE_URL, f"{notebook_name}/{len(clean['cells'])}").hex[:8]
@@ -223,8 +227,5 @@ def inspect(data: bytes, released: dict, notebook_name: str) -> Verdict:
         elif _nbgrader(rel).get("solution"):
             verdict.notes.append(f"your answer cell {gid!r} is missing from your notebook; the tests that need it "
                                  "fail: start from a fresh copy of the notebook and paste your code into it")
-    if verdict.tampering:
-        verdict.notes.insert(0, "your notebook contains code that changes how the grader works, so it scores 0 — "
-                                "remove it and resubmit: " + "; ".join(verdict.tampering[:3]))
     verdict.notebook = clean
     return verdict

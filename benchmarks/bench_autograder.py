@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from coursetools.course import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -54,7 +53,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--assignment", default="ch05_architectures")
     args = parser.parse_args()
-    course = load_script("autograder/course.py")
+    from autograder import course
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "course"
         course.init(root)

@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from coursetools.course import PROFILES, load_script, repo_root
+from coursetools.course import PROFILES, repo_root
 
 # papermill and nbformat validate notebooks with jsonschema, whose optional IRI format checker (rfc3987-syntax, an
 # extra of jupyter-events) builds three Earley parsers when it is imported: 1.7 of the 2.3 CPU-s that importing
@@ -190,7 +190,7 @@ def _grader_folders(src: Path) -> None:
     """
     import tempfile
 
-    trusted = load_script("autograder/trusted.py")
+    from autograder import trusted
     scratch = Path(tempfile.mkdtemp(prefix="runner-grader-"))
     module = trusted.load_checks(src.parent.name)
     if module is not None:

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from coursetools.course import load_script
 from coursetools.release import fill_answers, solution_answers
 
 REPO = Path(__file__).resolve().parent.parent
-course = load_script("autograder/course.py")
+from autograder import course  # noqa: E402
 
 ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if any(p.glob("*.ipynb")))
 #: the longest gradings first (the solutions' run times in the runner's report), so that two workers end together

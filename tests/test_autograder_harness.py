@@ -5,7 +5,6 @@ lines of a CPU machine must go, any other stderr must stay), and hand-written ce
 """
 
 import json
-import sys
 from pathlib import Path
 
 import nbformat
@@ -13,8 +12,7 @@ from nbgrader.preprocessors import IgnorePattern
 from traitlets.config.loader import PyFileConfigLoader
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "autograder"))
-import submission  # noqa: E402
+from autograder import submission  # noqa: E402
 
 TF_LOG = (  # what TensorFlow 2.21 prints on first use on a CPU machine (the numbers vary)
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -72,5 +70,17 @@ def test_a_file_that_is_not_a_notebook_is_refused_with_what_to_do():
 def test_the_untouched_release_passes_the_checks_unchanged():
     nb = released()
     verdict = submission.inspect(json.dumps(nb).encode(), nb, "ch01_convolution_exercises.ipynb")
-    assert verdict.notes == [] and verdict.tampering == []
+    assert verdict.notes == [] and verdict.flags == []
     assert [c["source"] for c in verdict.notebook["cells"]] == ["".join(c["source"]) for c in nb["cells"]]
+
+
+def test_what_the_scan_finds_is_a_flag_for_the_instructor_never_a_note_that_costs_points():
+    # issue 32: ordinary lines (`sum = 0`, IPython.display, importlib.reload) trip the scan; the submission is kept
+    # whole for grading, the student is told nothing about it, and the instructor gets the cell and the line
+    nb = released()
+    answer = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "conv2d")
+    answer["source"] = "sum = 0\nfrom IPython.display import display\nimport importlib\n"
+    verdict = submission.inspect(json.dumps(nb).encode(), released(), "ch01_convolution_exercises.ipynb")
+    assert verdict.notebook is not None and verdict.notes == []
+    assert len(verdict.flags) == 3 and all(f.startswith("cell conv2d, line ") for f in verdict.flags), verdict.flags
+    assert "`sum = 0`" in verdict.flags[0] or any("`sum = 0`" in f for f in verdict.flags)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import keras
@@ -20,10 +21,7 @@ import pytest
 from nbgrader.utils import determine_grade
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "autograder"))
-import calibrate  # noqa: E402
-import sandbox  # noqa: E402
-import trusted  # noqa: E402
+from autograder import calibrate, preprocessors, sandbox, scorer, trusted  # noqa: E402
 
 SOLUTION = REPO / "solutions" / "ch05_architectures" / "ch05_architectures_exercises.ipynb"
 
@@ -163,7 +161,7 @@ def test_the_trusted_verdict_sets_the_score_and_a_disagreement_is_told_and_recor
     checks = tmp_path / "checks"
     checks.mkdir()
     (checks / "demo.py").write_text(textwrap.dedent("""
-        import trusted
+        from autograder import trusted
         def passes(art):
             return None
         def fails(art):
@@ -177,14 +175,16 @@ def test_the_trusted_verdict_sets_the_score_and_a_disagreement_is_told_and_recor
         CHECKS = {"a": passes, "b": fails, "c": half, "d": broken, "e": lambda art: art.model("absent"), "f": below}
     """))
     monkeypatch.setattr(trusted, "CHECKS_DIR", checks)
-    monkeypatch.setenv(trusted.ARTIFACTS_ENV, str(tmp_path / "artifacts"))
-    monkeypatch.setenv(trusted.REPORT_ENV, str(tmp_path / "trusted.json"))
+    demo = types.ModuleType("autograder.checks.demo")
+    exec(compile((checks / "demo.py").read_text(), str(checks / "demo.py"), "exec"), demo.__dict__)
+    monkeypatch.setitem(sys.modules, "autograder.checks.demo", demo)   # what load_checks imports
     error = nbformat.v4.new_output("error", ename="AssertionError", evalue="visible check failed", traceback=[])
     ok = nbformat.v4.new_output("stream", name="stdout", text="fine\n")
     nb = nbformat.v4.new_notebook(cells=[graded_cell("a", [error]), graded_cell("b", [ok]), graded_cell("c", [], 2),
                                          graded_cell("d", []), graded_cell("e", []), graded_cell("f", [ok]),
                                          graded_cell("untouched", [ok])])
-    nb, _ = trusted.TrustedChecks()(nb, {"nbgrader": {"assignment": "demo", "notebook": "demo"}})
+    step = preprocessors.TrustedChecks(artifacts_dir=str(tmp_path / "artifacts"), report=str(tmp_path / "trusted.json"))
+    nb, _ = step(nb, {"nbgrader": {"assignment": "demo", "notebook": "demo"}})
     scores = [determine_grade(c)[0] for c in nb.cells]          # oracle: nbgrader's own scoring of a cell
     assert scores == [1, 0, 1, 0, 0, 0, 1]
     assert "the grader's own check passed" in nb.cells[0].outputs[-2].text
@@ -240,7 +240,7 @@ def test_the_notebook_shows_the_graders_bands(assignment, task, grade_id):
         calibrated = trusted.calibration().get(assignment, {}).get(task, {}).get(profile, {}).get("bands")
         if calibrated is None:
             assert profile != "sample", "every sample band is calibrated"
-            with pytest.raises(RuntimeError, match=f"calibrate.py {assignment} --profile full"):
+            with pytest.raises(RuntimeError, match=f"autograder.calibrate {assignment} --profile full"):
                 trusted.thresholds(assignment, task, profile)
             continue
         expected = tuple(calibrated)
@@ -332,15 +332,14 @@ def test_the_trusted_step_imports_keras_in_the_background_while_the_kernel_runs(
     and wait_for_keras returns once it has (checked in a fresh process, where Keras is not imported yet)."""
     from types import SimpleNamespace
 
-    assert trusted.warm_keras(None) is None
-    assert trusted.warm_keras(SimpleNamespace(CHECKS={})) is None
-    code = textwrap.dedent(f"""
+    assert preprocessors.warm_keras(None) is None
+    assert preprocessors.warm_keras(SimpleNamespace(CHECKS={})) is None
+    code = textwrap.dedent("""
         import sys, types
-        sys.path.insert(0, {str(REPO / "autograder")!r})
-        import trusted
+        from autograder import preprocessors
         assert "keras" not in sys.modules
-        thread = trusted.warm_keras(types.SimpleNamespace(CHECKS={{"test_x": print}}))
-        trusted.wait_for_keras()   # what the trusted checks do first: a check never meets the import halfway
+        thread = preprocessors.warm_keras(types.SimpleNamespace(CHECKS={"test_x": print}))
+        preprocessors.wait_for_keras()   # what the trusted checks do first: a check never meets the import halfway
         assert not thread.is_alive() and "keras" in sys.modules
         import keras
         assert keras.Model is not None
@@ -353,17 +352,20 @@ def test_the_trusted_step_imports_keras_in_the_background_while_the_kernel_runs(
 
 def test_the_full_profile_refuses_the_public_held_out_split_and_reads_a_private_one(tmp_path, monkeypatch):
     # In `full`, students train on all of MNIST, which holds autograder/data's digits: the grader must not score them.
-    monkeypatch.setenv(trusted.PROFILE_ENV, "full")
     monkeypatch.delenv(trusted.HELDOUT_ENV, raising=False)
-    with pytest.raises(RuntimeError, match=f"set {trusted.HELDOUT_ENV}"):
-        trusted.heldout("mnist")
-    assert len(trusted.heldout("shapes")[1]) == 500   # generated shapes: no student gets these in any profile
+    with trusted.grading_context("full"):
+        with pytest.raises(RuntimeError, match=f"set {trusted.HELDOUT_ENV}"):
+            trusted.heldout("mnist")
+        assert len(trusted.heldout("shapes")[1]) == 500   # generated shapes: no student gets these in any profile
     x, y = np.zeros((3, 28, 28), "uint8"), np.array([1, 2, 3], "uint8")
     np.savez(tmp_path / "mnist_heldout.npz", x=x, y=y)
-    monkeypatch.setenv(trusted.HELDOUT_ENV, str(tmp_path))
-    assert trusted.heldout("mnist")[1].tolist() == [1, 2, 3]
-    monkeypatch.setenv(trusted.PROFILE_ENV, "sample")
+    monkeypatch.setenv(trusted.HELDOUT_ENV, str(tmp_path))   # the documented override
+    with trusted.grading_context("full"):
+        assert trusted.heldout("mnist")[1].tolist() == [1, 2, 3]
     monkeypatch.delenv(trusted.HELDOUT_ENV)
+    with trusted.grading_context("full", heldout=str(tmp_path)):   # what c.TrustedChecks.heldout_dir sets
+        assert trusted.heldout("mnist")[1].tolist() == [1, 2, 3]
+    assert trusted.grading_profile() == "sample"   # outside a context
     assert len(trusted.heldout("mnist")[1]) == 1000
 
 
@@ -401,7 +403,7 @@ def test_the_unet_check_counts_skip_connections_from_the_saved_graph_not_concate
 
 
 def test_the_batch_scorer_gives_the_verdicts_of_scoring_in_process(tmp_path):
-    """Oracle: ``trusted.score`` run in this process on the same artifacts. The scorer (``trusted.py --serve``,
+    """Oracle: ``trusted.score`` run in this process on the same artifacts. The scorer (``python -m autograder.scorer``,
     one per batch) must answer exactly that, for a loadable model below every band and for missing artifacts; a
     request its child cannot score, and a socket nobody serves, give None (the grader then scores in-process)."""
     artifacts = tmp_path / "artifacts"
@@ -411,20 +413,20 @@ def test_the_batch_scorer_gives_the_verdicts_of_scoring_in_process(tmp_path):
     expected = trusted.score("ch05_architectures", artifacts, gids)
     assert {v[0] for v in expected.values()} >= {"below", "fail"}   # both kinds of verdict are compared
     socket_path = str(tmp_path / "s")
-    scorer = subprocess.Popen([sys.executable, str(REPO / "autograder" / "trusted.py"), "--serve", socket_path],
+    server = subprocess.Popen([sys.executable, "-m", "autograder.scorer", socket_path], cwd=REPO,
                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
-        got = trusted.score_remote(socket_path, "ch05_architectures", artifacts, gids, wait=180)
+        got = scorer.score_remote(socket_path, "ch05_architectures", artifacts, gids, wait=180)
         assert got == expected
-        twice = trusted.score_remote(socket_path, "ch05_architectures", artifacts, gids[:2])  # a second child
+        twice = scorer.score_remote(socket_path, "ch05_architectures", artifacts, gids[:2])  # a second child
         assert twice == {gid: expected[gid] for gid in gids[:2]}
-        assert trusted.score_remote(socket_path, "no_such_assignment", artifacts, gids) is None
-        assert scorer.poll() is None   # a child's failure is not the scorer's
+        assert scorer.score_remote(socket_path, "no_such_assignment", artifacts, gids) is None
+        assert server.poll() is None   # a child's failure is not the scorer's
     finally:
-        os.killpg(scorer.pid, 9)
-        scorer.wait()
-    assert trusted.score_remote(str(tmp_path / "nobody"), "ch05_architectures", artifacts, gids, wait=0) is None
+        os.killpg(server.pid, 9)
+        server.wait()
+    assert scorer.score_remote(str(tmp_path / "nobody"), "ch05_architectures", artifacts, gids, wait=0) is None
 
 
 def _exited_unreaped(tmp_path, code: str) -> subprocess.Popen:
@@ -443,25 +445,24 @@ def test_a_scorer_that_exited_is_not_waited_for(tmp_path):
     """Oracle: the child's own state in /proc (Z once it exited, before it is reaped). A scorer that dies before it
     binds its socket made every nbgrader process of the batch wait ``wait`` seconds before scoring in-process; now
     score_remote answers None at once, and the batch prints the scorer's exit code and the end of its log."""
-    sys.path.insert(0, str(REPO / "autograder"))
-    import course
+    from autograder import course
 
     folder = tmp_path / "scorer"
     folder.mkdir()
     socket_path = str(folder / "s")
-    assert trusted.scorer_alive(socket_path)            # no pid file: nothing known, keep waiting
+    assert scorer.scorer_alive(socket_path)            # no pid file: nothing known, keep waiting
     (folder / "pid").write_text(str(os.getpid()))
-    assert trusted.scorer_alive(socket_path)            # a running process
+    assert scorer.scorer_alive(socket_path)            # a running process
     dead = _exited_unreaped(tmp_path, "import sys; print('ImportError: no module named keras', file=sys.stderr); "
                                       "sys.exit(3)")
     (folder / "pid").write_text(str(dead.pid))
-    assert not trusted.scorer_alive(socket_path)
+    assert not scorer.scorer_alive(socket_path)
     start = time.monotonic()
-    assert trusted.score_remote(socket_path, "ch05_architectures", tmp_path, ["g"], wait=120) is None
+    assert scorer.score_remote(socket_path, "ch05_architectures", tmp_path, ["g"], wait=120) is None
     assert time.monotonic() - start < 60                # it did not wait for the socket of a dead scorer
     warning = course._scorer_warning(dead, tmp_path / "scorer.log")
     assert "exited with 3" in warning and "ImportError: no module named keras" in warning, warning
-    assert not trusted.scorer_alive(socket_path)        # reaped now (poll): no such process at all
+    assert not scorer.scorer_alive(socket_path)        # reaped now (poll): no such process at all
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         assert course._scorer_warning(running, tmp_path / "scorer.log") is None

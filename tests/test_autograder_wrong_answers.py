@@ -14,7 +14,6 @@ import contextlib
 import io
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,7 @@ import pytest
 from coursetools.release import solution_answers
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "autograder"))
-trusted = pytest.importorskip("trusted")
+from autograder import trusted  # noqa: E402
 
 
 def source(assignment: str) -> Path:
@@ -218,13 +216,9 @@ SKIP5 = ("bands", "best_model", "report", "test_quality_band1", "test_quality_ba
 @pytest.fixture(scope="module")
 def blocks():
     """The trusted checks of ch05's blocks (task 4's are the grading helper's pilot)."""
-    import importlib.util
+    from autograder.checks.parts import ch05_blocks
 
-    path = REPO / "autograder" / "checks" / "parts" / "ch05_blocks.py"
-    spec = importlib.util.spec_from_file_location("ch05_blocks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return ch05_blocks
 
 
 def block_verdict(blocks, grade_id, folder):
@@ -298,12 +292,48 @@ def fine_tune_on(x: str, y: str) -> str:
     return answer.replace("model.fit(x_few, y_few,", f"model.fit({x}, {y},")
 
 
+@pytest.fixture(scope="module")
+def ch07_cache(tmp_path_factory):
+    """The grader's folder shared within a batch: the setup cell's base and arrays are made once for these tests."""
+    return tmp_path_factory.mktemp("ch07-cache")
+
+
+def ch07_verdict(nb, folder, cache) -> tuple[str, str, list]:
+    module = trusted.load_checks("ch07_transfer")
+    art = trusted.Artifacts(folder, "ch07_transfer", "sample", {})
+    art.notebook, art.cache = nb, cache
+    status, _, message = trusted.run_check(module.CHECKS["test_fine_tune"], art)
+    return status, message, art.flags
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("x, y", [("x_new", "y_new"), ("np.concatenate([x_few, x_val])", "np.concatenate([y_few, y_val])")])
-def test_ch07_a_model_trained_on_more_labels_than_x_few_fails(x, y, tmp_path):
-    nb, folder = graded("ch07_transfer", tmp_path, {"fine_tune": fine_tune_on(x, y)})
-    status, message = verdict("ch07_transfer", "test_fine_tune", nb, folder)
-    assert status == "fail" and "trained on more labels" in message, (status, message)
+@pytest.mark.parametrize("x, y, phrase", [
+    # issue 32's wrong answer: x_few plus 150 more labelled digits of x_new lands under the ceiling, so before the
+    # re-run it earned every point; it reads x_new, which the re-run's namespace does not hold: 0 whatever it scores
+    ("np.concatenate([x_few, x_new[:150]])", "np.concatenate([y_few, y_new[:150]])", "uses `x_new`"),
+    ("x_new", "y_new", "uses `x_new`"),
+    # x_val is in the namespace (to watch); trained on, it lifts the re-run's model above the ceiling
+    ("np.concatenate([x_few, x_val])", "np.concatenate([y_few, y_val])", "trained on more labels")])
+def test_ch07_a_model_trained_on_more_labels_than_x_few_fails(x, y, phrase, tmp_path, ch07_cache):
+    nb, folder = graded("ch07_transfer", tmp_path, {"fine_tune": fine_tune_on(x, y)}, run=phrase != "uses `x_new`")
+    status, message, _ = ch07_verdict(nb, folder, ch07_cache)
+    assert status == "fail" and phrase in message, (status, message)
+
+
+@pytest.mark.slow
+def test_ch07_the_grader_grades_its_own_rerun_and_flags_a_kernel_trained_on_more(tmp_path, ch07_cache):
+    # The kernel trains the honest cells, then an extra cell of the student's trains the same model on all of x_new
+    # before the hidden test saves it. The grader's re-run of the three answer cells is the honest model: it passes,
+    # and the kernel's model (above the ceiling) is a flag for the instructor, not a score.
+    nb = submitted("ch07_transfer", {})
+    at = next(i for i, c in enumerate(nb["cells"]) if c["metadata"].get("nbgrader", {}).get("grade_id") == "fine_tune")
+    nb["cells"].insert(at + 1, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                                "source": "model.fit(x_new, y_new, epochs=3, batch_size=64, verbose=0)\n"})
+    folder = tmp_path / "artifacts"
+    run_kernel(nb, folder, (), trusted.load_checks("ch07_transfer"))
+    status, message, flags = ch07_verdict(nb, folder, ch07_cache)
+    assert status == "pass", message
+    assert len(flags) == 1 and "may have trained on more than x_few" in flags[0], flags
 
 
 # ------------------------------------------------------------------------------------- calibrated floors

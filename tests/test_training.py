@@ -203,13 +203,8 @@ def test_every_public_helper_names_chapter_4():
 # ------------------------------------------------------------- chapter 4's trusted checks (autograder/checks)
 # Oracle for the references: keras.layers.BatchNormalization. Each plausible wrong answer is kept here and must fail.
 
-import sys  # noqa: E402
-
-from coursetools.course import load_script, repo_root  # noqa: E402
-
-sys.path.insert(0, str(repo_root() / "autograder"))
-trusted = load_script("autograder/trusted.py")
-checks = load_script("autograder/checks/ch04_training.py")
+from autograder import trusted  # noqa: E402
+from autograder.checks import ch04_training as checks  # noqa: E402
 
 
 def _keras_bn(x, gamma, beta, mean, var, training, momentum, epsilon):

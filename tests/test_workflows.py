@@ -131,3 +131,10 @@ def test_every_make_target_the_workflows_call_exists(repo, workflows):
         for step in steps(workflow):
             for target in re.findall(r"\bmake ([\w-]+)", step.get("run", "")):
                 assert target in targets, f"{name}: `make {target}` is not a target of the Makefile"
+
+
+def test_every_test_has_a_time_limit(request):
+    # issue 32: a hung kernel must fail its test, not spend CI's 90 minutes (pytest-timeout, pyproject.toml)
+    assert request.config.pluginmanager.hasplugin("timeout")
+    limit = float(request.config.getini("timeout"))
+    assert 0 < limit <= 1800, limit

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,15 @@ def _child(job_path: str, result_path: str) -> None:
     except BaseException as exc:  # the cell does not run alone
         Path(result_path).write_text(json.dumps({"failed": f"{type(exc).__name__}: {exc}"[:500]}))
         return
+    for name, filename in job.get("save", {}).items():   # a model the cell trained, for the grader to measure
+        try:
+            import keras
+
+            keras.saving.save_model(namespace[name], Path(job_path).parent / filename)
+        except BaseException as exc:
+            what = f"`{name}` is not defined" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+            Path(result_path).write_text(json.dumps({"failed": f"could not save {name}: {what}"[:500]}))
+            return
     results = []
     for name, args, kwargs in job["calls"]:
         try:
@@ -69,23 +79,30 @@ def _child(job_path: str, result_path: str) -> None:
 
 
 def run(source: str, setup: list[str], calls: list, *, timeout: float = 120, memory_mb: int = 3072,
-        hide: tuple = ()) -> dict:
-    """Run ``source`` then ``calls`` in a sandboxed child; return its RESULT dict (never raises on student errors)."""
-    if str(HERE.parent) not in sys.path:
-        sys.path.insert(0, str(HERE.parent))
-    import sandbox  # autograder/sandbox.py: the same limits and isolation as the kernel
+        hide: tuple = (), files: dict | None = None, save: dict | None = None, keep: Path | None = None,
+        also_keep: tuple = (), file_mb: int = 16) -> dict:
+    """Run ``source`` then ``calls`` in a sandboxed child; return its RESULT dict (never raises on student errors).
+
+    ``files`` ({name: bytes}) are written beside the job first (the setup reads them by name, in the working folder);
+    ``save`` ({variable: file name}) saves each Keras model the cell leaves with ``keras.saving.save_model``, and
+    those files, and the files ``also_keep`` names, are copied to the folder ``keep`` (the grader loads them like any student model: vetted, safe mode).
+    One thread of computation, so a re-run trains as the calibration's one-thread runs did."""
+    from autograder import sandbox  # the same limits and isolation as the kernel
 
     with tempfile.TemporaryDirectory(prefix="rerun-") as tmp:
         job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
-        job.write_text(json.dumps({"source": source, "setup": setup, "calls": calls}))
+        for name, data in (files or {}).items():
+            (Path(tmp) / name).write_bytes(data)
+        job.write_text(json.dumps({"source": source, "setup": setup, "calls": calls, "save": save or {}}))
         launcher = [sys.executable, str(HERE.parent / "sandbox.py"), "--memory-mb", str(memory_mb),
-                    "--cpu-s", str(int(timeout * 2)), "--file-mb", "16", "--max-procs", "256"]
+                    "--cpu-s", str(int(timeout * 2)), "--file-mb", str(file_mb), "--max-procs", "256"]
         if sandbox.namespaces_available():
             launcher += ["--writable", tmp] + [a for d in hide for a in ("--hide", str(d))]
         else:
             launcher += ["--no-namespaces"]
         env = {"PATH": os.environ.get("PATH", ""), "HOME": tmp, "TMPDIR": tmp, "PYTHONHASHSEED": "0",
-               "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "KERAS_HOME": tmp}
+               "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "KERAS_HOME": tmp,
+               "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_DETERMINISTIC_OPS": "1"}
         cmd = launcher + ["--", sys.executable, "-I", str(Path(__file__).resolve()), str(job), str(result)]
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True)
@@ -107,6 +124,12 @@ def run(source: str, setup: list[str], calls: list, *, timeout: float = 120, mem
             return {"failed": f"your answer cell, run alone, stopped ({tail[0][:200]})"}
         if not isinstance(out, dict) or not ("failed" in out or isinstance(out.get("results"), list)):
             return {"failed": "your answer cell, run alone, wrote something other than results"}
+        if keep is not None and "failed" not in out:
+            keep.mkdir(parents=True, exist_ok=True)
+            for filename in (*(save or {}).values(), *also_keep):
+                saved = Path(tmp) / filename
+                if saved.is_file() and not saved.is_symlink():
+                    shutil.copyfile(saved, keep / filename)
         return out
 
 

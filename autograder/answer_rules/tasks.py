@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-import answer_rules as rules
-from answer_rules import rerun
+from autograder import answer_rules as rules
+from autograder.answer_rules import rerun
 
 AUTOGRADER = Path(__file__).resolve().parents[1]
 #: Folders a re-run answer cell must not see (the same ones the kernel's sandbox hides).
@@ -69,7 +69,7 @@ def enforce(art, answer_id: str, rule: rules.Rule, names: set[str] | None = None
 
 def run_alone(source: str, calls: list, setup=("import numpy as np", "import math"), timeout: float = 60) -> list:
     """Re-run an answer cell alone on ``calls`` in a sandboxed interpreter; return one result dict a call."""
-    import trusted
+    from autograder import trusted
 
     out = rerun.run(source, list(setup), calls, timeout=timeout, hide=HIDDEN + (trusted.heldout_dir(),))
     if "failed" in out:

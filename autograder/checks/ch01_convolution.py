@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-import answer_rules
-import trusted
-from answer_rules import tasks
+from autograder import answer_rules
+from autograder import trusted
+from autograder.answer_rules import tasks
 
 RULE = answer_rules.Rule("conv2d", "write conv2d with Python and NumPy only (no TensorFlow, Keras, SciPy or "
                                    "course function)")

@@ -14,8 +14,8 @@ import random
 
 import numpy as np
 
-import answer_rules as rules
-from answer_rules import tasks
+from autograder import answer_rules as rules
+from autograder.answer_rules import tasks
 from cnnbook import arithmetic as oracle
 
 ANSWERS = ("conv_output_length", "same_padding", "conv_transpose_output_length", "receptive_field", "shapes", "geron")

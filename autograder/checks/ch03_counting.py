@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 
-import answer_rules as rules
-import trusted
-from answer_rules import tasks
+from autograder import answer_rules as rules
+from autograder import trusted
+from autograder.answer_rules import tasks
 from cnnbook.counting import count
 
 ASSIGNMENT = "ch03_counting"

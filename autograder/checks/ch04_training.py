@@ -9,7 +9,7 @@ solution (autograder/calibration.json).
 
 import numpy as np
 
-import trusted
+from autograder import trusted
 
 ASSIGNMENT = "ch04_training"
 TASK = "fashion_model"

@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-import trusted
+from autograder import trusted
 
 ASSIGNMENT = "ch06_augmentation"
 RANDOM_LAYERS = {"RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",

@@ -6,7 +6,7 @@ process from the held-out MNIST digits of autograder/data (never from the studen
 """
 
 import numpy as np
-import trusted
+from autograder import trusted
 
 from cnnbook import canvases, detection
 

@@ -16,7 +16,7 @@ from collections import Counter
 
 import numpy as np
 
-import trusted
+from autograder import trusted
 
 #: Keras classes a saved architecture may use (ResNet-34 is rebuilt from its JSON configuration).
 STANDARD = {"Functional", "Model", "Sequential", "InputLayer", "Conv2D", "BatchNormalization", "Activation", "ReLU",
