@@ -13,12 +13,12 @@ BACKEND ?= tensorflow
 STACK ?= colab
 COMPAT_EXTRA ?=
 
-.PHONY: all setup notebooks site book test release setup-cells regen-lessons clean browser-deps graphviz-deps explore compat
+.PHONY: all setup notebooks site book test release setup-cells regen-lessons clean browser-deps graphviz-deps explore compat release-tag
 
 ## all: set up, execute every notebook in the sample profile, build the site and print where it is
 all: setup notebooks site
 
-## setup: create .venv with the pinned stack and the cnnbook package (idempotent)
+## setup: create .venv with the pinned stack and the cnnbook package (idempotent); graphviz is optional (below)
 setup: $(VENV)/.installed graphviz-deps
 
 $(VENV)/.installed: requirements.txt pyproject.toml Makefile
@@ -42,15 +42,13 @@ book: notebooks site
 
 ## browser-deps: install Debian's chromium for tests/test_browser.py if it is missing (idempotent; apt-get, root or sudo)
 browser-deps:
-	@test -x /usr/bin/chromium || { echo "installing chromium (Debian package) for the browser test"; \
-	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@bash coursetools/optional_apt.sh chromium /usr/bin/chromium "tests/test_browser.py is skipped" $(if $(filter true,$(CI)),required)
 
-## graphviz-deps: install Debian's graphviz for keras.utils.plot_model (chapter 5's diagrams) if `dot` is missing (arch)
+## graphviz-deps: optional: install Debian's graphviz (chapter 5's diagrams) if `dot` is missing and this machine
+## allows it (apt-get, root or sudo without a password); otherwise say once how to get it, and never fail: without it
+## chapter 5 prints each network's text summary instead of its diagram
 graphviz-deps:
-	@command -v dot >/dev/null || { echo "installing graphviz (Debian package) for the architecture diagrams"; \
-	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
+	@bash coursetools/optional_apt.sh graphviz dot "chapter 5 prints each network's text summary instead of its diagram"
 
 ## test: set up, run the lessons and student notebooks once (through the runner's cache: what `make all` ran is
 ## reused), then the suite on $(JOBS) pytest-xdist workers, each test module whole on one worker (its module fixtures
@@ -83,6 +81,11 @@ setup-cells: setup
 regen-lessons: setup
 	$(PY) -m coursetools.runner book/*.ipynb --jobs $(RUN_JOBS)
 	$(PY) -m pytest -q tests/test_lessons.py --nb-force-regen && $(PY) -m pytest -q tests/test_lessons.py
+
+## release-tag: check that the package version, the Colab setup cell's ref and CHANGELOG.md agree, and print the
+## `git tag` and `git push` commands of the release (it tags and pushes nothing itself; CONTRIBUTING.md, "Releases")
+release-tag: $(VENV)/.installed
+	$(PY) -m coursetools.versioning
 
 clean:
 	rm -rf _build  # the runner's cache too (_build/cache)

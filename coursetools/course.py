@@ -1,4 +1,10 @@
-"""Where the checkout is, and importing its scripts by path (tooling and tests; students never need this)."""
+"""Where the course lives and which release Colab installs, read from one place each (tooling and tests).
+
+A fork changes one line: ``repository.url`` in ``_config.yml``. Everything that names the repository is derived
+from it: the Colab setup cell (``make setup-cells``), the site's Colab buttons (Jupyter Book reads the same setting)
+and the rendered copies' branch. The setup cell's ref is ``"v" + cnnbook.__version__``, the tag that
+``make release-tag`` checks and tells you to push (CONTRIBUTING.md, "Releases and forks").
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,12 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from cnnbook.course import BRANCH, COLAB_REF, PROFILES, REPOSITORY_URL  # noqa: F401  (one place for these)
+import yaml
+
+import cnnbook
+from cnnbook.course import PROFILES  # noqa: F401  (the two profiles, one place)
+
+CONFIG = "_config.yml"
 
 
 def repo_root() -> Path:
@@ -15,10 +26,39 @@ def repo_root() -> Path:
     if not (here / "_toc.yml").exists():
         raise FileNotFoundError(
             f"{here} is not a checkout of the course (no _toc.yml there); "
-            "course tooling must run from a git clone: git clone "
-            f"{REPOSITORY_URL} && cd course && make setup"
+            "course tooling must run from a git clone of the course's repository, then `make setup`"
         )
     return here
+
+
+def repository_settings(root: Path | None = None) -> dict:
+    """Return ``_config.yml``'s ``repository`` block: ``url`` (the GitHub repository) and ``branch``."""
+    path = (root or repo_root()) / CONFIG
+    repository = (yaml.safe_load(path.read_text()) or {}).get("repository") or {}
+    url = str(repository.get("url", "")).rstrip("/")
+    if not url.startswith("https://github.com/") or url.count("/") != 4:
+        raise ValueError(f"{path}: repository.url must be https://github.com/OWNER/NAME, got {url!r}")
+    return {"url": url, "branch": str(repository.get("branch", "main"))}
+
+
+_SETTINGS = repository_settings()
+#: GitHub repository of the course (``repository.url`` in ``_config.yml``: the one line a fork changes).
+REPOSITORY_URL = _SETTINGS["url"]
+#: Branch the site's Colab buttons open (``repository.branch``): the generated branch of rendered copies that the
+#: Pages workflow pushes (``coursetools.colab``), never a branch that people edit.
+COLAB_BRANCH = _SETTINGS["branch"]
+#: Git ref that the Colab setup cell installs ``cnnbook`` from: the release tag of the package's version.
+COLAB_REF = f"v{cnnbook.__version__}"
+
+
+def github_path(url: str = REPOSITORY_URL) -> str:
+    """Return ``OWNER/NAME`` of a GitHub repository URL."""
+    return url.removeprefix("https://github.com/")
+
+
+def colab_url(path: str, url: str = REPOSITORY_URL, branch: str = COLAB_BRANCH) -> str:
+    """Return the address that opens the rendered copy of the notebook ``path`` (``book/ch01_x.ipynb``) in Colab."""
+    return f"https://colab.research.google.com/github/{github_path(url)}/blob/{branch}/{path}"
 
 
 def load_script(relative_path: str):

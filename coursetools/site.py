@@ -3,7 +3,9 @@
 ``python -m coursetools.site build`` stages ``_config.yml``, ``_toc.yml``, ``book/`` (each lesson replaced by its
 executed copy from ``_build/executed/``) and ``notebooks/`` into ``_build/site_src``, writes the timing page
 ``book/timings.md`` there from the runner's ``_build/reports/timings.json``, then runs Jupyter Book 1 there with
-warnings as errors. Solutions are never staged, so the site cannot show one.
+warnings as errors. Solutions are never staged, so the site cannot show one. Last, it writes the rendered copy of
+every notebook page (``coursetools.colab``: glue values pasted, no raw MyST) into the site's ``colab/`` folder and
+over its ``_sources/`` notebooks, which the Colab and download buttons open.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 
+from coursetools import colab
 from coursetools.course import repo_root
 
 STAGED = ("_config.yml", "_toc.yml", "book", "notebooks")
@@ -113,7 +116,23 @@ def build(root: Path, executed: Path, staging: Path, output: Path, report: Path 
     index = output / "_build" / "html" / "index.html"
     if not index.exists():
         raise SiteError(f"jupyter-book exited 0 but wrote no {index} (is jupyter-book 2.x installed? pin <2)")
+    write_rendered_copies(root, staging, index.parent)
     return index
+
+
+def notebook_pages(staging: Path) -> list[str]:
+    """Return the staged notebooks that are pages of the site (lessons and student exercises), as relative paths."""
+    return sorted(str(p.relative_to(staging)) for folder in ("book", "notebooks")
+                  for p in (staging / folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def write_rendered_copies(root: Path, staging: Path, html: Path) -> list[Path]:
+    """Write the Colab and download copies of every notebook page (coursetools.colab) into the built site."""
+    citations = colab.load_citations(root / "book" / "references.bib")
+    try:
+        return colab.write_copies(staging, html, notebook_pages(staging), citations)
+    except colab.RenderError as exc:
+        raise SiteError(f"rendered copies for Colab: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     except SiteError as exc:
         print(f"site: {exc}", file=sys.stderr)
         return 1
+    copies = index.parent / colab.FOLDER
+    print(f"rendered notebooks (what the Colab and download buttons open): {copies}")
     print(f"site built: {index}")
     return 0
 

@@ -4,8 +4,13 @@ import subprocess
 import sys
 import types
 
+import tomllib
+
+import nbformat
 import pytest
 import yaml
+
+import cnnbook
 
 from coursetools import course, setupcell
 
@@ -16,11 +21,18 @@ def test_every_notebook_has_the_current_setup_cell_first(repo):
     assert paths and not problems, "\n".join(problems)
 
 
-def test_config_and_package_agree_on_repository_and_branch(repo):
+def test_the_setup_cell_installs_the_release_tag_of_the_package_version(repo):
+    # oracles: the version written in pyproject.toml and the repository written in _config.yml
     config = yaml.safe_load((repo / "_config.yml").read_text())
-    assert config["repository"]["url"] == course.REPOSITORY_URL
-    assert config["repository"]["branch"] == course.BRANCH
-    assert course.COLAB_REF not in ("main", "master", course.BRANCH), "pin Colab to a tag or commit, not a branch"
+    version = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["version"]
+    assert cnnbook.__version__ == version
+    assert course.COLAB_REF == f"v{version}", "the setup cell's ref is 'v' + the package version"
+    assert course.REPOSITORY_URL == config["repository"]["url"]
+    expected = f'"cnnbook @ git+{config["repository"]["url"]}@v{version}"'
+    paths = setupcell.course_notebooks(repo) + sorted((repo / "notebooks").rglob("*.ipynb"))
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        assert expected in nb.cells[setupcell.find_setup_cell(nb)].source, f"{path}: run `make setup-cells`"
 
 
 def test_setup_cell_does_nothing_outside_colab(monkeypatch):

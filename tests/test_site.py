@@ -33,7 +33,8 @@ def test_every_notebook_page_has_an_open_in_colab_button(repo, built):
     assert any(f.startswith("notebooks/") for f in notebooks) and any(f.startswith("book/") for f in notebooks)
     for f in notebooks:
         page = (built / f"{f}.html").read_text()
-        url = f"https://colab.research.google.com/github/deep-cv-keras/course/blob/main/{f}.ipynb"
+        # the generated branch of rendered copies (tests/test_colab_copies.py), named in _config.yml
+        url = f"https://colab.research.google.com/github/deep-cv-keras/course/blob/colab/{f}.ipynb"
         assert url in page, f"{f}.html has no Colab button to {url}"
 
 
