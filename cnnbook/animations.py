@@ -144,7 +144,23 @@ def _grid(ax, cells, x0, facecolours, linestyles="-"):
     return collection
 
 
-def animate(scene: Scene, fps: float = 2.0, cell_inches: float = 0.36, dpi: int = 72):
+#: Text sizes in points; at ``DPI`` a caption is CAPTION_POINTS * DPI / 72 pixels high on the page, which shows the GIF at
+#: its own size (at 72 dpi and 7 points the captions were about 6 pixels high, too small to read).
+DPI = 100
+TITLE_POINTS, CAPTION_POINTS, VALUE_POINTS = 11, 10, 9
+
+
+def captions(scene: Scene) -> tuple[str, str]:
+    """The captions under the input and the output grids: padding is mentioned only where the scene has some."""
+    kinds = set(np.unique(scene.cells).tolist())
+    if PAD in kinds and INSERTED in kinds:
+        return "input (dotted: zeros)", "output"
+    if PAD in kinds:
+        return "input (dotted: padding zeros)", "output"
+    return "input", "output"
+
+
+def animate(scene: Scene, fps: float = 2.0, cell_inches: float = 0.36, dpi: int = DPI):
     """Return a matplotlib ``FuncAnimation`` of ``scene``: the window slides, the output fills (chapter 2)."""
     import textwrap
 
@@ -155,18 +171,19 @@ def animate(scene: Scene, fps: float = 2.0, cell_inches: float = 0.36, dpi: int 
     out_rows, out_cols = scene.output_shape
     gap = 2
     width, height = cols + gap + out_cols, max(rows, out_rows) + 1  # one row for the captions
-    fig_width = max(width * cell_inches, 3.6)
-    title = textwrap.fill(scene.title, width=int(fig_width * 11))
-    title_inches = 0.2 * (title.count("\n") + 1) + 0.1
+    fig_width = max(width * cell_inches, 4.2)
+    title = textwrap.fill(scene.title, width=int(fig_width * 72 / (0.55 * TITLE_POINTS)))  # ~0.55 em per character
+    title_inches = 1.4 * TITLE_POINTS / 72 * (title.count("\n") + 1) + 0.1
     fig = plt.figure(figsize=(fig_width, height * cell_inches + title_inches), dpi=dpi)
     ax = fig.add_axes([0, 0, 1, height * cell_inches / (height * cell_inches + title_inches)])
     ax.set_xlim(-0.1, width + 0.1)
     ax.set_ylim(-height - 0.1, 0.1)
     ax.set_aspect("equal")
     ax.axis("off")
-    fig.suptitle(title, fontsize=9, y=0.99, va="top")
-    ax.text(cols / 2, -height + 0.4, "input (dotted: zeros)", ha="center", va="center", fontsize=7)
-    ax.text(cols + gap + out_cols / 2, -height + 0.4, "output", ha="center", va="center", fontsize=7)
+    fig.suptitle(title, fontsize=TITLE_POINTS, y=0.99, va="top")
+    below_input, below_output = captions(scene)
+    ax.text(cols / 2, -height + 0.4, below_input, ha="center", va="center", fontsize=CAPTION_POINTS)
+    ax.text(cols + gap + out_cols / 2, -height + 0.4, below_output, ha="center", va="center", fontsize=CAPTION_POINTS)
     base = {INPUT: COLOURS["input"], PAD: COLOURS["pad"], INSERTED: COLOURS["inserted"]}
     in_cells = [(r, c) for r in range(rows) for c in range(cols)]
     in_index = {cell: n for n, cell in enumerate(in_cells)}
@@ -178,9 +195,10 @@ def animate(scene: Scene, fps: float = 2.0, cell_inches: float = 0.36, dpi: int 
     if scene.values is not None:
         for (r, c), value in np.ndenumerate(scene.values):
             if not np.isnan(value):
-                ax.text(c + 0.5, -r - 0.5, f"{value:g}", ha="center", va="center", fontsize=7)
+                ax.text(c + 0.5, -r - 0.5, f"{value:g}", ha="center", va="center", fontsize=VALUE_POINTS)
         for (r, c), value in np.ndenumerate(scene.output_values):
-            texts[r, c] = ax.text(cols + gap + c + 0.5, -r - 0.5, "", ha="center", va="center", fontsize=7)
+            texts[r, c] = ax.text(cols + gap + c + 0.5, -r - 0.5, "", ha="center", va="center",
+                                  fontsize=VALUE_POINTS)
 
     def update(frame):
         colours = list(in_colours)

@@ -26,16 +26,27 @@ def show_feature_maps(images: np.ndarray, maps: np.ndarray, image_titles, map_ti
     return fig
 
 
-def show_grid(array: np.ndarray, title: str = "", ax=None, fmt: str = "{:g}"):
-    """Draw a small 2-D array as a grid of numbers (chapter 1); return the axes."""
+def show_grid(array: np.ndarray, title: str = "", ax=None, fmt: str = "{:g}", box=None, box_colour: str = "tab:orange"):
+    """Draw a small 2-D array as a grid of numbers, bright values bright (chapter 1); return the axes.
+
+    ``box=(row, col, height, width)`` outlines a window of cells (the kernel's position, or the output it makes).
+    """
+    from matplotlib.patches import Rectangle
+
     array = np.asarray(array)
     if array.ndim != 2:
         raise ValueError(f"show_grid draws a 2-D array, got shape {array.shape}")
     ax = ax or plt.gca()
-    ax.imshow(array, cmap="Greys", vmin=min(array.min(), 0))
+    low, high = min(array.min(), 0), max(array.max(), 0)
+    if high == low:                                   # a constant grid (all zeros) is drawn mid-grey
+        low, high = low - 1, high + 1
+    ax.imshow(array, cmap="gray", vmin=low, vmax=high)
     for (r, c), v in np.ndenumerate(array):
-        colour = "white" if v > (array.max() + array.min()) / 2 else "black"
-        ax.text(c, r, fmt.format(v), ha="center", va="center", color=colour, fontsize=9)
+        colour = "black" if v > (high + low) / 2 else "white"
+        ax.text(c, r, fmt.format(v + 0.0), ha="center", va="center", color=colour, fontsize=9)  # + 0.0: no "-0"
+    if box is not None:
+        row, col, height, width = box
+        ax.add_patch(Rectangle((col - 0.5, row - 0.5), width, height, fill=False, edgecolor=box_colour, linewidth=3))
     ax.set_xticks([]), ax.set_yticks([])
     ax.set_title(title)
     return ax

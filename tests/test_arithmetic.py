@@ -510,3 +510,34 @@ def test_explorer_table_is_the_formula_and_the_page_only_looks_up():
     html = A.explorer_html(table)
     assert '"28,3,1,0,1": 26' in html and '"5,7,1,0,1": null' in html
     assert "Math." not in html and "/ s" not in html     # the page does no arithmetic of its own
+
+
+def test_captions_mention_padding_only_where_the_scene_has_some_and_are_readable():
+    # oracle: the scenes' own cells (a pooling window of 2 on 4x4 has no padding; 'same' with k = 3 pads one zero)
+    from cnnbook import animations
+
+    assert animations.captions(animations.pool_scene(4, 2)) == ("input", "output")
+    assert "zeros" in animations.captions(animations.conv_scene(5, 3, padding="same"))[0]
+    from matplotlib.text import Text
+
+    figure = animations.animate(animations.pool_scene(4, 2, values=np.arange(16.0).reshape(4, 4)))._fig
+    sizes = [t.get_fontsize() * figure.dpi / 72 for t in figure.findobj(Text) if t.get_text()]
+    assert min(sizes) >= 12, f"a text of the GIF is {min(sizes):.1f} px high; the page shows it at its own size"
+
+
+def test_self_check_same_padding_of_7_with_kernel_3_stride_2_is_one_zero_each_side():
+    # ch02 self-check 2 (corrected: there is no odd zero). Oracle: a real Keras layer whose kernel copies its first
+    # tap, as in the lesson: output n shows the input cell n*s - left, or 0 where that tap is on padding.
+    import keras
+
+    for i, left in [(7, 1), (8, 0)]:
+        layer = keras.layers.Conv2D(1, (1, 3), strides=(1, 2), padding="same", use_bias=False)
+        layer.build((None, 1, i, 1))
+        first_tap = np.zeros((1, 3, 1, 1), "float32")
+        first_tap[0, 0] = 1.0
+        layer.set_weights([first_tap])
+        out = keras.ops.convert_to_numpy(layer(np.arange(1, i + 1, dtype="float32").reshape(1, 1, i, 1))).ravel()
+        assert out[0] == (0 if left else 1)                  # the first window starts on a zero iff left == 1
+        last_end = (len(out) - 1) * 2 - left + 3             # one past the last window's last cell
+        assert A.same_padding(i, 3, 2) == A.Padding(left + last_end - i, left, last_end - i)
+    assert A.same_padding(7, 3, 2) == A.Padding(2, 1, 1) and A.same_padding(8, 3, 2) == A.Padding(1, 0, 1)

@@ -69,11 +69,13 @@ def test_within_printed_reads_the_precision():
 
 def test_vgg16_matches_he_et_al_and_keras_summary():
     # He, Zhang, Ren & Sun 2015, "Deep residual learning", sec. 4.1: VGG-16 has 15.3 billion FLOPs (multiply-adds).
-    # That figure is the 13 convolutions only; with the three dense layers VGG-16 has 15.5 G.
+    # It matches the 13 convolutions only (15.35 G); with the three dense layers VGG-16 has 15.47 G, which would print
+    # as 15.5. Their VGG-19 figure matches convolutions plus dense layers (next test): the paper does not count its two
+    # VGGs the same way, so "15.3 G is the convolutions alone" is a reading of the number, not what the paper says.
     c = app_counts("VGG16")
     conv, dense = conv_and_dense_macs(c)
     assert conv == 15_346_630_656 and within_printed(conv, "15.3", 1e9)
-    assert c.macs == 15_470_264_320 and within_printed(c.macs, "15.5", 1e9)
+    assert c.macs == 15_470_264_320 and within_printed(c.macs, "15.5", 1e9) and not within_printed(c.macs, "15.3", 1e9)
     assert dense == 4096 * 25088 + 4096 * 4096 + 1000 * 4096
     assert c.params == 138_357_544  # Keras applications table (source 001)
 
@@ -89,17 +91,23 @@ def test_vgg19_matches_he_et_al():
 
 def test_resnet50_matches_senet_paper():
     # Hu, Shen & Sun 2018 (SENet), Table 2: ResNet-50 3.86 GFLOPs = convolutions + the final dense layer, 224 x 224.
-    # He et al. 2015 print 3.8 x 10^9 for the same network: 3.858 G does not round to 3.8, it truncates to it.
+    # He et al. 2015 print 3.8 x 10^9 for the same network: 3.858 G does not round to 3.8. It is not a rule of
+    # truncation either: the same table's ResNet-101 and ResNet-152 figures are rounded (test below).
     c = app_counts("ResNet50")
     assert c.macs == 3_857_973_248
     assert within_printed(c.macs, "3.86", 1e9)
     assert not within_printed(c.macs, "3.8", 1e9) and math.floor(c.macs / 1e8) / 10 == 3.8
 
 
-@pytest.mark.parametrize("name, printed", [("ResNet101", "7.6"), ("ResNet152", "11.3")])
-def test_deeper_resnets_match_he_et_al(name, printed):
+@pytest.mark.parametrize("name, printed, exact", [("ResNet101", "7.6", 7_570_194_432),
+                                                  ("ResNet152", "11.3", 11_282_415_616)])
+def test_deeper_resnets_match_he_et_al_rounded_not_truncated(name, printed, exact):
     # He et al. 2015, Table 1: ResNet-101 7.6 x 10^9 and ResNet-152 11.3 x 10^9 FLOPs (convolutions + dense).
-    assert within_printed(app_counts(name).macs, printed, 1e9)
+    # Chapter 3 (corrected): these are rounded (7.570 G would truncate to 7.5, 11.282 G to 11.2), so the table's
+    # 3.6 and 3.8 for ResNet-34/50 are not "truncated, not rounded": they are below the count.
+    macs = app_counts(name).macs
+    assert macs == exact and within_printed(macs, printed, 1e9)
+    assert math.floor(macs / 1e8) / 10 != float(printed)
 
 
 def test_mobilenet_matches_howard_et_al():
@@ -369,7 +377,8 @@ def test_chapter4_model_params_equal_keras(name):
 
 def test_resnet34_against_he_et_al():
     # He et al. 2015, Table 1 and sec. 3.3: the 34-layer ResNet has 3.6 billion FLOPs (multiply-adds). Counted as
-    # for ResNet-50 (convolutions + dense) it has 3.66 G: like ResNet-50's 3.8, the figure is truncated, not rounded.
+    # for ResNet-50 (convolutions + dense) it has 3.66 G, which rounds to 3.7: like ResNet-50's 3.8 the printed figure
+    # is below the count (the same table rounds ResNet-101 and -152, so it is no rule of truncation).
     c = counting.count(_models().resnet(34))
     assert c.macs == 3_663_761_408
     assert not within_printed(c.macs, "3.6", 1e9) and math.floor(c.macs / 1e8) / 10 == 3.6
@@ -607,9 +616,10 @@ def solution_count_macs(model):
 def test_the_graders_random_models_are_counted_alike_by_the_layer_formulas_keras_and_the_course_counter():
     # Oracles: Keras's count_params and trainable weights, and cnnbook.counting.count, against this file's counters
     # written from the layer formulas alone: the random models the trusted ch03 check draws are fair to a student.
-    from coursetools.course import load_script
 
-    checks = load_script("autograder/trusted.py").load_checks("ch03_counting")
+    from autograder import trusted
+
+    checks = trusted.load_checks("ch03_counting")
     keras_counts = [(m.count_params(), sum(math.prod(v.shape) for v in m.trainable_weights))
                     for m in checks.counter_models("count_params")]
     assert [solution_count_params(m) for m in checks.counter_models("count_params")] == keras_counts
@@ -646,3 +656,23 @@ def test_refused_names_the_builders_keras_will_not_build_on_the_backend(monkeypa
     assert list(counting.refused(names)) == ["NASNetMobile"]
     assert "torch" in counting.refused(names)["NASNetMobile"]
     assert counting.refused(["ResNet50"]) == {}
+
+
+def test_umsl_max_pooling_reads_50176_values_and_makes_37632_comparisons():
+    # UMSL slides (source 001): a 2x2 max pooling on 28x28x16 takes "[16][2*2]*28*28 comparisons = 50 K". The counter's
+    # pool_ops is the values read, 4 per output (50,176). Oracle for the comparisons: a max that counts its own
+    # comparisons, run on every window (every window full, as the slide assumes): a max of 4 values takes 3.
+    c = counting.count(keras.Sequential([keras.Input((28, 28, 16)), layers.MaxPooling2D(2, strides=1, padding="same")]))
+    assert int(c.table.iloc[1]["pool_ops"]) == 50_176 == 16 * 4 * 28 * 28
+
+    def counted_max(values):
+        best, comparisons = values[0], 0
+        for v in values[1:]:
+            comparisons += 1
+            best = v if v > best else best
+        return best, comparisons
+
+    x = np.random.default_rng(0).random((29, 29, 16))          # one extra row and column: every window is full
+    total = sum(counted_max(list(x[r:r + 2, c:c + 2, ch].ravel()))[1]
+                for r in range(28) for c in range(28) for ch in range(16))
+    assert total == 37_632
