@@ -351,3 +351,44 @@ def final_summary(histories: dict) -> str:
 FASHION_RANGES = {"flip": "horizontal", "width_shift": 0.1, "height_shift": 0.1, "zoom": 0.1}
 DIGIT_RANGES = {"rotation": 10, "width_shift": 0.1, "height_shift": 0.1, "zoom": 0.1}
 SHAPES_RANGES = {"flip": "horizontal", "rotation": 30, "width_shift": 0.1, "height_shift": 0.1, "zoom": 0.1}
+
+
+def distinct_draws(layer, image, n: int = 8) -> int:
+    """How many different outputs a random layer gives for a batch of ``n`` copies of one image (chapter 6).
+
+    ``n`` means one draw per image; 1 means one draw for the whole batch (``RandomCrop`` in Keras 3).
+    """
+    return len({copy.tobytes() for copy in augmented_copies(layer, image, n)})
+
+
+def write_image_folders(images, labels, class_names, root) -> list:
+    """Write images as PNG files in one folder per class, ``root/<class name>/<index>.png``; return the paths (ch. 6).
+
+    ``images`` are uint8 arrays (H, W) or (H, W, C) with C = 1 or 3, in one array or a list (sizes may differ);
+    ``labels`` index ``class_names``. This is the layout ``keras.utils.image_dataset_from_directory`` reads: the
+    folder's name is the label.
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    labels = np.asarray(labels)
+    bad = [name for name in class_names if "/" in str(name) or "\\" in str(name) or str(name) in ("", ".", "..")]
+    if bad:
+        raise ValueError(f"class names {bad} cannot be folder names: replace the slashes (e.g. 'T-shirt/top' -> "
+                         "'T-shirt-top')")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    root = Path(root)
+    paths = []
+    for index, (image, label) in enumerate(zip(images, labels)):
+        image = np.asarray(image)
+        if image.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 pixels 0-255, got {image.dtype}")
+        folder = root / str(class_names[int(label)])
+        folder.mkdir(parents=True, exist_ok=True)
+        image = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+        path = folder / f"{index:05d}.png"
+        Image.fromarray(image).save(path)
+        paths.append(path)
+    return paths

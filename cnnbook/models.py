@@ -147,6 +147,17 @@ vgg16 = functools.partial(vgg, 16)
 vgg19 = functools.partial(vgg, 19)
 
 
+# ------------------------------------------------------------------------------------------- Network in Network
+
+
+def nin_block(x, filters: int, kernel_size: int, strides: int = 1, padding: str = "valid", name: str = "nin"):
+    """NiN block (Lin et al. 2013): a conv, then two 1x1 convs, i.e. a small MLP at every pixel (chapter 5)."""
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, activation="relu",
+                      name=f"{name}_conv")(x)
+    x = layers.Conv2D(filters, 1, activation="relu", name=f"{name}_mlp1")(x)
+    return layers.Conv2D(filters, 1, activation="relu", name=f"{name}_mlp2")(x)
+
+
 # --------------------------------------------------------------------------------------------- Inception/GoogLeNet
 
 #: GoogLeNet's modules (Szegedy et al. 2014, table 1): #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
@@ -189,6 +200,35 @@ def googlenet(input_shape=(224, 224, 3), num_classes: int = 1000, *, dropout: fl
     return keras.Model(inputs, _classifier(x, num_classes), name="googlenet")
 
 
+#: The "params" column of Szegedy et al. (2014), table 1, in thousands (the paper's own figures, with its errors).
+GOOGLENET_PAPER_PARAMS_K = {"conv1": 2.7, "conv2": 112, "3a": 159, "3b": 380, "4a": 364, "4b": 437, "4c": 463,
+                            "4d": 580, "4e": 840, "5a": 1072, "5b": 1388, "linear": 1000}
+
+
+def googlenet_rows(model=None):
+    """Weights and biases of :func:`googlenet` per row of the paper's table 1, beside the paper's figure (chapter 5).
+
+    Returns a DataFrame indexed by row ("conv1", "conv2", "3a" ... "5b", "linear") with columns ``weights``
+    (kernels only), ``biases``, ``params`` (their sum) and ``paper`` (:data:`GOOGLENET_PAPER_PARAMS_K` x 1000).
+    """
+    import pandas as pd
+
+    model = model or googlenet()
+    rows = {key: {"weights": 0, "biases": 0} for key in GOOGLENET_PAPER_PARAMS_K}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        n = layer.name
+        key = ("conv1" if n.startswith("conv1") else "conv2" if n.startswith("conv2") else
+               "linear" if n == "predictions" else n.split("_")[1])
+        rows[key]["weights"] += _prod(layer.kernel.shape)
+        rows[key]["biases"] += _prod(layer.bias.shape) if getattr(layer, "use_bias", False) else 0
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame["params"] = frame["weights"] + frame["biases"]
+    frame["paper"] = [round(k * 1000) for k in GOOGLENET_PAPER_PARAMS_K.values()]
+    return frame
+
+
 # ----------------------------------------------------------------------------------------------------- ResNet
 
 
@@ -203,24 +243,32 @@ def squeeze_excite(x, ratio: int = 16, name: str = "se"):
 
 def residual_unit(x, filters: int, strides: int = 1, *, name: str = "res", use_bias: bool = False,
                   epsilon: float = 1e-3, recalibrate: Callable | None = None):
-    """Basic residual unit of ResNet-18/34: two 3x3 conv+BN, plus the input or a 1x1 projection of it (chapter 5).
-
-    ``recalibrate(branch, name)`` (e.g. an SE block, see :func:`with_se`) is applied to the branch before the add.
-    """
+    """Basic residual unit of ResNet-18/34: relu(F(x) + shortcut(x)), F = two 3x3 conv+BN (chapter 5)."""
     bn = functools.partial(layers.BatchNormalization, epsilon=epsilon)
     y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=use_bias, name=f"{name}_conv1")(x)
-    y = bn(name=f"{name}_bn1")(y)
-    y = layers.Activation("relu", name=f"{name}_relu1")(y)
+    y = layers.Activation("relu", name=f"{name}_relu1")(bn(name=f"{name}_bn1")(y))
     y = layers.Conv2D(filters, 3, padding="same", use_bias=use_bias, name=f"{name}_conv2")(y)
     y = bn(name=f"{name}_bn2")(y)
-    if recalibrate is not None:
+    if recalibrate is not None:                   # e.g. an SE block on the branch (with_se)
         y = recalibrate(y, name=f"{name}_se")
     shortcut = x
-    if strides != 1 or x.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=use_bias, name=f"{name}_proj")(x)
-        shortcut = bn(name=f"{name}_proj_bn")(shortcut)
+    if strides != 1 or x.shape[-1] != filters:    # projection shortcut: a strided 1x1 conv + BN
+        shortcut = bn(name=f"{name}_proj_bn")(
+            layers.Conv2D(filters, 1, strides=strides, use_bias=use_bias, name=f"{name}_proj")(x))
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def preact_residual_unit(x, filters: int, strides: int = 1, *, name: str = "preact"):
+    """Pre-activation residual unit (He et al. 2016): BN-ReLU-conv twice, the sum not activated (chapter 5)."""
+    y = layers.Activation("relu", name=f"{name}_relu1")(layers.BatchNormalization(name=f"{name}_bn1")(x))
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:    # the projection reads the pre-activated input
+        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_proj")(y)
+    y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1")(y)
+    y = layers.Activation("relu", name=f"{name}_relu2")(layers.BatchNormalization(name=f"{name}_bn2")(y))
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
+    return layers.Add(name=f"{name}_add")([y, shortcut])
 
 
 def bottleneck_unit(x, filters: int, strides: int = 1, *, name: str = "res", use_bias: bool = True,
@@ -522,6 +570,9 @@ def side_by_side(nets, name: str = "side_by_side") -> keras.Model:
     return keras.Model(inputs, {net.name: net(inputs) for net in nets}, name=name)
 
 
+_GRAPHVIZ_HINT_SHOWN = False
+
+
 def diagram(model, filename: str | None = None, **options):
     """Draw ``model`` with ``keras.utils.plot_model``, or print a text summary and say why when graphviz is absent (ch. 5)."""
     import importlib.util
@@ -530,11 +581,62 @@ def diagram(model, filename: str | None = None, **options):
     missing = [name for name, ok in (("pydot", importlib.util.find_spec("pydot") is not None),
                                      ("graphviz's dot program", shutil.which("dot") is not None)) if not ok]
     if missing:
-        print(f"[no diagram: {' and '.join(missing)} not installed here (pip install pydot; apt-get install graphviz); "
-              f"showing the text summary of {model.name!r} instead]")
+        global _GRAPHVIZ_HINT_SHOWN
+        if not _GRAPHVIZ_HINT_SHOWN:   # said once a session, not before every diagram
+            print(f"[no diagram: {' and '.join(missing)} not installed here, so the networks of this page are shown as "
+                  "text summaries (to draw them: `make graphviz-deps`, or pip install pydot and apt-get install "
+                  f"graphviz); the text summary of {model.name!r}]")
+            _GRAPHVIZ_HINT_SHOWN = True
+        else:
+            print(f"[no diagram; the text summary of {model.name!r}]")
         model.summary(line_length=100, expand_nested=False)
         return None
     return keras.utils.plot_model(model, to_file=filename or f"{model.name}.png", **options)
+
+
+def branch_diagram(branches, *, inputs: str = "input", output: str = "concatenate", title: str = "", ax=None):
+    """Draw parallel branches of layer boxes from one input to one output, each box's text as given (chapter 5).
+
+    ``branches`` is a list of branches, each a list of box texts from top to bottom (write the kernel size and the
+    stride in them, e.g. ``"3×3 conv, 128\\nstride 1"``): a readable block diagram where plot_model shows no kernels.
+    Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    n, depth = len(branches), max(len(b) for b in branches)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.4 * n + 0.4, 1.15 * (depth + 2)))
+    colours = {"1×1": "#cfe2f3", "pool": "#fce5cd"}
+
+    def box(xc, yc, text):
+        colour = next((c for key, c in colours.items() if key in text), "#d9ead3")
+        end = text in (inputs, output)
+        half = 0.65 if end else 0.44
+        ax.add_patch(FancyBboxPatch((xc - half, yc - 0.32), 2 * half, 0.64, boxstyle="round,pad=0.02",
+                                    fc="#eeeeee" if end else colour, ec="black", lw=0.8))
+        ax.text(xc, yc, text, ha="center", va="center", fontsize=10)
+
+    def arrow(start, end):
+        ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "lw": 0.8})
+
+    centre = (n - 1) / 2
+    box(centre, depth + 1, inputs)
+    box(centre, 0, output)
+    for i, branch in enumerate(branches):
+        ys = [depth - k for k in range(len(branch))]
+        arrow((centre, depth + 1 - 0.34), (i, ys[0] + 0.34))
+        for k, text in enumerate(branch):
+            box(i, ys[k], text)
+            if k:
+                arrow((i, ys[k - 1] - 0.34), (i, ys[k] + 0.34))
+        if len(branch) < depth:        # a short branch runs straight down to the last row, past no other box
+            ax.plot([i, i], [ys[-1] - 0.34, 1 - 0.34], color="black", lw=0.8)
+        arrow((i, 1 - 0.34 if len(branch) < depth else ys[-1] - 0.34), (centre, 0.34))
+    ax.set_xlim(-0.6, n - 0.4), ax.set_ylim(-0.5, depth + 1.5), ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax.figure
 
 
 #: Builders that reproduce a keras.applications model exactly (same parameter count), by Keras name.

@@ -5,7 +5,6 @@ NumPy arithmetic, and the numbers the lesson's committed sample experiment glued
 """
 
 import math
-import sys
 from pathlib import Path
 
 import keras
@@ -130,8 +129,7 @@ def test_check_aligned_pipeline():
 @pytest.mark.slow
 def test_check_digit_augmentation_accepts_mild_and_rejects_flips_and_big_ranges():
     # the check lives with the grader: autograder/checks/ch06_augmentation.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "autograder"))
-    import trusted
+    from autograder import trusted
 
     check = trusted.load_checks("ch06_augmentation").check_ranges_dict
     assert check({"rotation": 10, "width_shift": 0.1, "height_shift": 0.1, "zoom": 0.1}) is None
@@ -226,3 +224,67 @@ def test_olafenwas_generator_sets_no_featurewise_flag():
     table = augment.equivalents_frame().set_index("old argument")
     assert "datagen.fit changes nothing" in table.loc["featurewise_center", "note"]
     assert not table.loc["featurewise_center", "value in the sources"].startswith("datagen.fit")
+
+
+# ------------------------------------------------------------ issue 35: RandomCrop's batch draw and files on disk
+
+
+def test_random_crop_draws_one_location_per_batch_the_other_layers_one_per_image():
+    # Keras 3.15's RandomCrop picks one crop window for a whole batch (its docstring says so; its code draws one
+    # h_start, w_start). Oracle: a batch of identical images gives identical crops, and so does the batched tf.data
+    # map the lesson recommends; mapped image by image (before batch) the crops differ.
+    image = np.random.default_rng(0).uniform(0, 255, (40, 60, 3)).astype("float32")
+    crop = keras.layers.RandomCrop(20, 20, seed=1)
+    assert augment.distinct_draws(crop, image, n=8) == 1
+    assert augment.distinct_draws(keras.layers.RandomRotation(0.1, seed=1), image, n=8) == 8
+    assert augment.distinct_draws(keras.layers.RandomZoom(0.3, seed=1), image, n=8) == 8
+    copies = np.repeat(image[None], 8, axis=0)
+    batched = tf.data.Dataset.from_tensor_slices(copies).batch(8).map(lambda b: crop(b, training=True))
+    per_image = tf.data.Dataset.from_tensor_slices(copies).map(lambda i: crop(i, training=True)).batch(8)
+    assert len({c.tobytes() for c in next(iter(batched)).numpy()}) == 1
+    assert len({c.tobytes() for c in next(iter(per_image)).numpy()}) == 8
+
+
+def test_random_crop_docstring_promises_a_centre_crop_that_inference_does_not_do():
+    # The discrepancy the lesson names: the installed docstring (and keras.io) says inference "resized and cropped"
+    # to the largest centred window; the code returns the input unchanged (oracle: the input itself).
+    assert "At inference time" in keras.layers.RandomCrop.__doc__ and "cropped" in keras.layers.RandomCrop.__doc__
+    x = np.random.default_rng(1).uniform(0, 255, (1, 30, 50, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(keras.layers.RandomCrop(20, 20)(x, training=False)), x)
+
+
+def test_write_image_folders_round_trips_through_image_dataset_from_directory(tmp_path):
+    # Oracle: the arrays written must come back pixel for pixel, with the labels the folder names give.
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 8, 10), dtype=np.uint8)
+    labels = np.arange(12) % 3
+    paths = augment.write_image_folders(images, labels, ["a", "b", "c"], tmp_path)
+    assert len(paths) == 12 and sorted(p.name for p in (tmp_path / "b").iterdir()) == ["00001.png", "00004.png",
+                                                                                       "00007.png", "00010.png"]
+    ds = keras.utils.image_dataset_from_directory(tmp_path, color_mode="grayscale", image_size=(8, 10),
+                                                  batch_size=None, shuffle=False)
+    assert ds.class_names == ["a", "b", "c"]
+    back = {(int(y), np.asarray(x, "uint8")[..., 0].tobytes()) for x, y in ds}
+    assert back == {(int(y), x.tobytes()) for x, y in zip(images, labels)}
+    decoded = tf.io.decode_png(tf.io.read_file(str(paths[0])), channels=1).numpy()[..., 0]
+    np.testing.assert_array_equal(decoded, images[0])
+    with pytest.raises(ValueError, match="uint8"):
+        augment.write_image_folders(images.astype("float32"), labels, ["a", "b", "c"], tmp_path)
+    with pytest.raises(ValueError, match="T-shirt/top"):
+        augment.write_image_folders(images, labels, ["T-shirt/top", "b", "c"], tmp_path)
+
+
+def test_chapter6_says_what_keras_does():
+    import json
+    lesson = Path(__file__).resolve().parents[1] / "book" / "ch06_augmentation.ipynb"
+    nb = json.loads(lesson.read_text())
+    prose = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    glued = _glued(lesson)
+    assert "All four sources" not in prose and "builds a `tf.data` pipeline instead" in prose   # Géron, source 003
+    assert "still draw a\nseparate change for each image of the batch." not in prose
+    assert "**one crop window for the whole batch**" in prose
+    image = np.zeros((10, 12, 3), "float32") + np.arange(12, dtype="float32")[None, :, None]
+    assert glued["crop_draws"] == str(augment.distinct_draws(keras.layers.RandomCrop(5, 5, seed=1), image)) == "1"
+    assert glued["keras_version"] == keras.__version__ and "centre\ncrop. The code does not do that" in prose
+    table_cell = next(c for c in nb["cells"] if "equivalents_frame()" in "".join(c["source"]))
+    assert "hide-cell" in table_cell["metadata"].get("tags", [])                 # the migration table is folded

@@ -333,3 +333,139 @@ def test_local_response_normalization_equals_tensorflows_op():
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
     wrong = x / (2.0 + 1e-4 * np.square(x)) ** 0.75  # a plausible wrong answer: each channel alone, no window
     assert not np.allclose(wrong, expected, rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------- chapter 5's corrected numbers (issue 35, item 7), oracle: by hand
+
+
+def test_googlenet_rows_against_the_papers_table():
+    rows = models.googlenet_rows()
+    # oracle: kernel sizes x channels from table 1's widths, no biases
+    assert rows.loc["conv1", "weights"] == 7 * 7 * 3 * 64 == 9_408                    # the table says 2.7 K
+    f1, r3, f3, r5, f5, fp = models.GOOGLENET_MODULES["4c"]
+    assert rows.loc["4c", "weights"] == 512 * (f1 + r3 + r5 + fp) + 9 * r3 * f3 + 25 * r5 * f5 == 509_440  # 463 K
+    for key, expected in (("5a", 1_042_432), ("5b", 1_442_816)):                         # 1,072 K and 1,388 K
+        f1, r3, f3, r5, f5, fp = models.GOOGLENET_MODULES[key]
+        assert rows.loc[key, "weights"] == 832 * (f1 + r3 + r5 + fp) + 9 * r3 * f3 + 25 * r5 * f5 == expected
+    assert rows["params"].sum() == models.googlenet().count_params() == 6_998_552
+    assert rows["paper"].sum() == 6_797_700                                               # "about 6.8 M"
+    gap = rows["params"].sum() - rows["paper"].sum()
+    assert gap == 200_852 and rows["biases"].sum() == 8_280                               # biases: 4 % of the gap
+    assert round(100 * rows["biases"].sum() / gap) == 4
+    assert ((rows["weights"] - rows["paper"]).abs() > 500).all()   # no row is the table's widths rounded to 1 K
+    # four rows are off by far more: conv1 (3.5x), 4c (+10 %), 5b (+3.9 %) and 5a, the one row the table puts above
+    off = (rows["weights"] - rows["paper"]).abs() / rows["paper"]
+    assert set(off[off > 0.027].index) >= {"conv1", "4c", "5b"} and rows.loc["5a", "weights"] < rows.loc["5a", "paper"]
+
+
+def test_naive_inception_3a_costs_2_4_times_the_bottlenecked_one():
+    from cnnbook import counting
+    x = keras.Input((28, 28, 192))
+    module = counting.count(keras.Model(x, models.inception_module(x, *models.GOOGLENET_MODULES["3a"])))
+    x = keras.Input((28, 28, 192))
+    naive = counting.count(keras.Model(x, layers_concat_naive(x)))
+    by_hand_naive = 28 * 28 * 192 * (64 + 9 * 128 + 25 * 32)
+    by_hand_module = 28 * 28 * (192 * (64 + 96 + 16 + 32) + 9 * 96 * 128 + 25 * 16 * 32)
+    assert (naive.macs, module.macs) == (by_hand_naive, by_hand_module)
+    assert f"{naive.macs / module.macs:.1f}" == "2.4"
+
+
+def layers_concat_naive(x):
+    from keras import layers
+    return layers.Concatenate()([layers.Conv2D(64, 1, padding="same")(x), layers.Conv2D(128, 3, padding="same")(x),
+                                 layers.Conv2D(32, 5, padding="same")(x), layers.MaxPooling2D(3, 1, padding="same")(x)])
+
+
+def test_conv_1x1_is_a_dense_layer_at_every_pixel():
+    # NiN's view (oracle: a Dense layer with the same weights, applied to each pixel's channel vector)
+    x = np.random.default_rng(0).normal(size=(2, 5, 6, 7)).astype("float32")
+    conv = keras.layers.Conv2D(4, 1)
+    dense = keras.layers.Dense(4)
+    conv.build(x.shape), dense.build((None, 7))
+    kernel, bias = conv.get_weights()
+    dense.set_weights([kernel[0, 0], bias])
+    np.testing.assert_allclose(np.asarray(conv(x)), np.asarray(dense(x.reshape(-1, 7))).reshape(2, 5, 6, 4),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_nin_and_preactivation_blocks():
+    x = keras.Input((32, 32, 3))
+    nin = keras.Model(x, models.nin_block(x, 16, 5, strides=2))
+    assert nin.count_params() == conv(5, 3, 16) + 2 * conv(1, 16, 16)
+    x = keras.Input((8, 8, 16))
+    unit = keras.Model(x, models.preact_residual_unit(x, 32, strides=2))
+    assert unit.output.shape[1:] == (4, 4, 32)
+    # BN (4 per channel) on 16 then 32 channels, two 3x3 convs and a 1x1 projection, no biases
+    assert unit.count_params() == 4 * 16 + 4 * 32 + conv(3, 16, 32, False) + conv(3, 32, 32, False) + \
+        conv(1, 16, 32, False)
+    assert "activation" not in type(unit.layers[-1]).__name__.lower()   # the sum is not passed through a ReLU
+
+
+def test_efficientnet_steps_do_not_double_the_macs():
+    # oracle: counting.count on keras.applications' own EfficientNets (no weights downloaded)
+    from cnnbook import counting
+    macs = [counting.count(getattr(keras.applications, f"EfficientNetB{i}")(weights=None)).macs for i in range(4)]
+    vs_b0 = [round(m / macs[0], 2) for m in macs]
+    assert vs_b0 == [1.0, 1.78, 2.58, 4.74]
+    steps = [macs[i + 1] / macs[i] for i in range(3)]
+    assert all(step < 1.9 for step in steps)            # no step doubles; the paper's 2 is per unit of phi
+
+
+def test_branch_diagram_writes_every_box():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = models.branch_diagram([["1×1 conv, 64\nstride 1"], ["1×1 conv, 96\nstride 1", "3×3 conv, 128\nstride 1"]],
+                                inputs="in", output="out", title="t")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts.count("in") == texts.count("out") == 1
+    assert {"1×1 conv, 64\nstride 1", "1×1 conv, 96\nstride 1", "3×3 conv, 128\nstride 1"} <= set(texts)
+    plt.close(fig)
+
+
+def test_label_smoothing_is_the_mixed_target():
+    # ch05's demo: Keras's label_smoothing=eps equals cross-entropy against (1 - eps) * one_hot + eps / K
+    y = np.eye(5, dtype="float32")[[2]]
+    p = np.array([[0.001, 0.001, 0.996, 0.001, 0.001]], dtype="float32")
+    target = y * 0.9 + 0.1 / 5
+    assert target[0, 2] == pytest.approx(0.92) and target[0, 0] == pytest.approx(0.02)
+    loss = float(keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(y, p))
+    assert loss == pytest.approx(-np.sum(target * np.log(p)), rel=1e-5)
+
+
+# ------------------------------------------- the committed chapter 5 says what the code computes (issue 35, item 7)
+
+
+def _lesson(name):
+    import json
+    from pathlib import Path
+    nb = json.loads((Path(__file__).resolve().parents[1] / "book" / name).read_text())
+    glued = {}
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            key = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if key:
+                glued[key] = out["data"]["application/papermill.record/text/plain"].strip("'\"")
+    prose = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    return glued, prose
+
+
+def test_chapter5_glues_the_corrected_numbers():
+    glued, prose = _lesson("ch05_architectures.ipynb")
+    rows = models.googlenet_rows()
+    gap = int(rows["params"].sum() - rows["paper"].sum())
+    assert (glued["gn_gap"], glued["gn_biases"], glued["gn_bias_share"]) == (f"{gap:,}", "8,280", "4%")
+    assert [glued[f"gn_{r}"] for r in ("conv1", "4c", "5a", "5b")] == ["9,408", "509,440", "1,042,432", "1,442,816"]
+    assert [glued[f"gn_{r}_paper"] for r in ("conv1", "4c", "5a", "5b")] == ["2.7 K", "463 K", "1,072 K", "1,388 K"]
+    assert glued["naive_ratio"] == "2.4" and "{glue:text}`naive_ratio` times" in prose
+    assert glued["effnet_vs_b0"] == "1.78, 2.58, 4.74" and glued["effnet_steps"] == "1.78, 1.45, 1.84"
+    assert glued["ls_true"] == "0.92" and glued["ls_other"] == "0.02"
+    # the fixed words that were wrong are gone; the corrected claims are there
+    for wrong in ("many times more", "The gap is rounding and bookkeeping", "each step about doubles", "has since been replaced by batch",
+                  "close to chance", "GoogLeNet and ResNet later removed with global average pooling"):
+        assert wrong not in prose, wrong
+    assert "Network in Network (2013)" in prose and "*before* batch normalisation" in prose
+    # self-check 6 and the summary state the ablation from the glued numbers, never in fixed words
+    answer = prose[prose.index("6. In the ablation"):prose.index("7. Why is a 1×1")]
+    assert "{glue:text}`abl_plain_note`" in answer and "{glue:text}`abl_plain`" in answer
+    assert float(glued["abl_plain"].rstrip("%")) / 100 < 0.15 or glued["abl_plain_note"].startswith("learns")
