@@ -156,6 +156,27 @@ def grid_loss(box_weight: float = 5.0, positive_weight: float = 5.0):
     return loss
 
 
+def smooth_l1(error, beta: float = 1.0) -> np.ndarray:
+    """Return Fast R-CNN's smooth L1 loss of each error: ``0.5 x² / beta`` below ``beta``, ``|x| - beta / 2`` above (ch. 8)."""
+    if beta <= 0:
+        raise ValueError(f"beta must be positive, got {beta}")
+    error = np.abs(np.asarray(error, np.float64))
+    return np.where(error < beta, 0.5 * error ** 2 / beta, error - 0.5 * beta)
+
+
+def focal_loss(p, y, gamma: float = 2.0, alpha: float = 0.25) -> np.ndarray:
+    """Return RetinaNet's binary focal loss ``-alpha_t (1 - p_t)^gamma log(p_t)`` per example (Lin et al.; chapter 8).
+
+    ``p`` is the predicted probability of class 1 (0 < p < 1), ``y`` the label (0 or 1); ``p_t`` is the probability
+    given to the true label, ``alpha_t`` is ``alpha`` for y = 1 and ``1 - alpha`` for y = 0. ``gamma = 0`` and
+    ``alpha = 0.5`` give half the binary cross-entropy.
+    """
+    p, y = np.asarray(p, np.float64), np.asarray(y)
+    p_true = np.where(y == 1, p, 1 - p)
+    weight = np.where(y == 1, alpha, 1 - alpha)
+    return -weight * (1 - p_true) ** gamma * np.log(p_true)
+
+
 # ------------------------------------------------------------------------------------------- non-max suppression
 
 

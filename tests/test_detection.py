@@ -287,3 +287,39 @@ def test_full_profile_pets_archives_are_fetched_with_their_md5(tmp_path, monkeyp
         with pytest.raises(data.DownloadError):
             canvases.load_pets(cache_dir=tmp_path)
     assert seen == {"images": "5c4f3ee8e5d25df40f4fd59a7f44e54c", "annotations": "95a8c909bbe2e81eed6a22bccdf3f68f"}
+
+
+# --- the box and classification losses of chapter 8's "losses of the field" ------------------------------------------
+# Oracles: values worked by hand from the definitions (Girshick 2015, Fast R-CNN; Lin et al. 2017, focal loss), and
+# Keras's own Huber loss (smooth L1 with beta = 1 is Huber with delta = 1) and BinaryFocalCrossentropy.
+
+def test_smooth_l1_by_hand_and_against_keras_huber():
+    import keras
+
+    errors = np.array([0.0, 0.5, -0.5, 1.0, 2.0, -3.0])
+    # |x| < 1: x² / 2 (0, 0.125, 0.125); |x| >= 1: |x| - 1/2 (0.5, 1.5, 2.5)
+    np.testing.assert_allclose(detection.smooth_l1(errors), [0.0, 0.125, 0.125, 0.5, 1.5, 2.5])
+    # beta = 2: x = 1 -> 1² / (2 * 2) = 0.25; x = 3 -> 3 - 1 = 2
+    np.testing.assert_allclose(detection.smooth_l1([1.0, 3.0], beta=2.0), [0.25, 2.0])
+    huber = keras.losses.Huber(delta=1.0, reduction=None)
+    x = np.linspace(-3, 3, 13).reshape(-1, 1)
+    np.testing.assert_allclose(detection.smooth_l1(x[:, 0]),
+                               keras.ops.convert_to_numpy(huber(np.zeros_like(x), x)), rtol=1e-6)
+    with pytest.raises(ValueError, match="beta"):
+        detection.smooth_l1([1.0], beta=0)
+
+
+def test_focal_loss_by_hand_and_against_keras():
+    import keras
+
+    # y = 1, p = 0.9, gamma 2, alpha 0.25: 0.25 * (0.1)² * -ln(0.9) = 2.634013e-4
+    assert detection.focal_loss([0.9], [1])[0] == pytest.approx(2.634012891e-4, rel=1e-8)
+    # y = 0, p = 0.2 -> p_t = 0.8, alpha_t = 0.75: 0.75 * 0.04 * -ln(0.8) = 6.694306e-3
+    assert detection.focal_loss([0.2], [0])[0] == pytest.approx(6.694306539e-3, rel=1e-8)
+    # gamma = 0, alpha = 0.5: half the binary cross-entropy
+    p, y = np.array([0.3, 0.7, 0.95]), np.array([1, 0, 1])
+    np.testing.assert_allclose(detection.focal_loss(p, y, gamma=0, alpha=0.5),
+                               -0.5 * (y * np.log(p) + (1 - y) * np.log(1 - p)))
+    focal = keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.25, gamma=2.0, reduction=None)
+    theirs = keras.ops.convert_to_numpy(focal(y.reshape(-1, 1).astype("float32"), p.reshape(-1, 1).astype("float32")))
+    np.testing.assert_allclose(detection.focal_loss(p, y), theirs, rtol=1e-4)
