@@ -112,12 +112,35 @@ def test_ch01_conv2d_that_calls_tensorflow_or_a_reference_scores_0_with_the_call
 
 
 @pytest.mark.slow
-def test_ch01_right_answer_passes_and_a_helper_rebinding_it_elsewhere_fails(tmp_path):
+def test_ch01_right_answer_passes_and_a_cell_rebinding_it_elsewhere_is_only_flagged(tmp_path):
+    # issue 32: the score is the re-run of the answer cell alone, which no other cell can reach; another cell that
+    # binds conv2d again changes only the kernel, and is a flag for the instructor
     nb, folder = graded("ch01_convolution", tmp_path)
     assert verdict("ch01_convolution", "test_channels_and_bias", nb, folder) == ("pass", "")
     nb["cells"].append({"cell_type": "code", "metadata": {}, "source": "conv2d = lambda *a, **k: 0\n"})
+    module = trusted.load_checks("ch01_convolution")
+    art = trusted.Artifacts(folder, "ch01_convolution", "sample", getattr(module, "INPUTS", {}))
+    art.notebook = nb
+    assert trusted.run_check(module.CHECKS["test_same_padding"], art)[0] == "pass"
+    assert any("binds `conv2d` again" in flag for flag in art.flags), art.flags
+
+
+@pytest.mark.slow
+def test_ch01_a_helper_of_the_students_own_runs_with_the_answer_under_the_same_rule(tmp_path):
+    helper = "import itertools\n\ndef flip(w):\n    return w[::-1, ::-1]\n"
+    answer = ("def conv2d(x, w, b=None, stride=1, padding='valid'):\n"
+              "    return ORIGINAL(x, flip(flip(w)), b, stride, padding)\n")
+    perfect = solution_answers(source("ch01_convolution"))["conv2d"].replace("def conv2d(", "def ORIGINAL(")
+    nb = submitted("ch01_convolution", {"conv2d": answer})
+    at = next(i for i, c in enumerate(nb["cells"]) if c["metadata"].get("nbgrader", {}).get("grade_id") == "conv2d")
+    nb["cells"][at:at] = [{"cell_type": "code", "metadata": {}, "source": helper},
+                          {"cell_type": "code", "metadata": {}, "source": perfect}]
+    folder = tmp_path / "artifacts"
+    assert verdict("ch01_convolution", "test_same_padding", nb, folder) == ("pass", "")
+    # the same helper reaching TensorFlow breaks the rule: it is part of the program the grader runs
+    nb["cells"][at]["source"] = helper + "import tensorflow as tf\n"
     status, message = verdict("ch01_convolution", "test_same_padding", nb, folder)
-    assert status == "fail" and "binds `conv2d` again" in message
+    assert status == "fail" and "imports `tensorflow`" in message, message
 
 
 # ------------------------------------------------------------------------------------- chapter 2: arithmetic

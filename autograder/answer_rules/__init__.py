@@ -41,6 +41,9 @@ SAFE_BUILTINS = frozenset({
     "KeyError", "NotImplementedError", "ZeroDivisionError", "ArithmeticError", "Exception", "AssertionError",
     "hasattr", "repr", "format", "iter", "next", "object", "property", "staticmethod", "classmethod", "super",
 })
+#: Standard-library modules any answer (and its helpers) may import besides the rule's: none of them reads an
+#: attribute or a module by a name given as a string, opens files or runs code.
+SAFE_STDLIB = frozenset({"itertools", "functools", "collections"})
 #: Names in any student cell that can bind the answer's name without naming it.
 INDIRECT_BINDERS = frozenset({"vars", "globals", "locals", "setattr", "exec", "eval", "__import__", "get_ipython",
                               "__main__", "__builtins__", "compile", "delattr"})
@@ -119,7 +122,7 @@ def _chain(node: ast.AST) -> list[str] | None:
 
 def _allowed_module(module: types.ModuleType, rule: Rule) -> bool:
     name = getattr(module, "__name__", "") or ""
-    return any(name == p or name.startswith(p + ".") for p in rule.packages)
+    return any(name == p or name.startswith(p + ".") for p in (*rule.packages, *SAFE_STDLIB))
 
 
 def violations(source: str, rule: Rule) -> list[str]:
@@ -152,7 +155,7 @@ def violations(source: str, rule: Rule) -> list[str]:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             if isinstance(node, ast.ImportFrom):
                 mod = "." * node.level + (node.module or "")
-                if mod.split(".")[0] not in rule.imports:
+                if mod.split(".")[0] not in rule.imports | SAFE_STDLIB:
                     bad(node, f"imports from `{mod}`")
                 else:
                     for a in node.names:
@@ -164,7 +167,7 @@ def violations(source: str, rule: Rule) -> list[str]:
                             local_modules[a.asname or a.name] = target.__name__
             else:
                 for a in node.names:
-                    if a.name.split(".")[0] not in rule.imports:
+                    if a.name.split(".")[0] not in rule.imports | SAFE_STDLIB:
                         bad(node, f"imports `{a.name}`")
                     elif a.asname:
                         local_modules[a.asname] = a.name
@@ -200,6 +203,18 @@ def violations(source: str, rule: Rule) -> list[str]:
                 bad(node, f"reaches `{obj.__name__}` through `{'.'.join(chain[:i + 1])}`")
                 break
     return list(dict.fromkeys(found))
+
+
+def free_names(source: str) -> set[str]:
+    """Names a cell reads that it never binds (what it needs from elsewhere), builtins included."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    scope = _Scope()
+    scope.visit(tree)
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return read - scope.bound
 
 
 def defined_names(source: str) -> set[str]:

@@ -55,16 +55,47 @@ def student_cells(art, except_ids=()) -> list[tuple[str, str]]:
     return out
 
 
+def helper_cells(art, answer_id: str, source: str, rule: rules.Rule) -> list[tuple[str, str]]:
+    """The student's own cells that define what the answer cell calls (a helper function, a constant), and the cells
+    those need in turn, in notebook order: the grader runs them with the answer, under the same rule."""
+    import builtins
+
+    known = set(rule.globals) | rules.SAFE_BUILTINS | set(dir(builtins))
+    needed = rules.free_names(source) - known
+    cells = [(label, src) for label, src in student_cells(art, except_ids={answer_id})]
+    chosen: dict[int, tuple[str, str]] = {}
+    while needed:
+        found = {i for i, (_, src) in enumerate(cells) if i not in chosen and rules.defined_names(src) & needed}
+        if not found:
+            break
+        for i in found:
+            chosen[i] = cells[i]
+        needed = set().union(*(rules.free_names(cells[i][1]) for i in found)) - known - set().union(
+            *(rules.defined_names(c[1]) for c in chosen.values()))
+    return [chosen[i] for i in sorted(chosen)]
+
+
 def enforce(art, answer_id: str, rule: rules.Rule, names: set[str] | None = None) -> str:
-    """Check an answer cell's rule and that no other student cell rebinds its names; return its source (ch. 1-3)."""
+    """Check an answer cell's rule, with the student's own cells it calls (``helper_cells``); return the program the
+    grader re-runs: those cells, then the answer cell (ch. 1-3).
+
+    Another cell that binds the answer's name again, or could (``rules.rebinders``), is only flagged for the
+    instructor: the score comes from the re-run of this program alone, which no other cell can reach (issue 32)."""
     source = answer(art, answer_id)
-    found = rules.violations(source, rule)
+    helpers = helper_cells(art, answer_id, source, rule)
+    program = "\n\n".join([f"# {label} (your cell, which the answer uses)\n{src}" for label, src in helpers]
+                           + [source])
+    found = rules.violations(program, rule)
     names = rules.defined_names(source) if names is None else names
-    found += rules.rebinders(student_cells(art, except_ids={answer_id}), names)
+    used = {label for label, _ in helpers}
+    others = [(label, src) for label, src in student_cells(art, except_ids={answer_id}) if label not in used]
+    for line in rules.rebinders(others, names):
+        if hasattr(art, "flag"):
+            art.flag(f"{rule.what}: {line} (no score changed: the grader re-runs the answer cell alone)")
     if found:
         raise AssertionError(f"this task scores 0 because its answer breaks the exercise's rule: {found[0]}"
                              + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
-    return source
+    return program
 
 
 def run_alone(source: str, calls: list, setup=("import numpy as np", "import math"), timeout: float = 60) -> list:
