@@ -38,6 +38,15 @@ def markdown_cells(path: Path) -> list[tuple[int, str]]:
     return [(i, "".join(c["source"])) for i, c in enumerate(cells) if c["cell_type"] == "markdown"]
 
 
+#: Sphinx's smartquotes turns the site's straight quotes into typographic ones (in glued text too); the copies keep
+#: the value as glued, so the comparison reads both with straight quotes.
+SMART = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def plain_quotes(text: str) -> str:
+    return text.translate(SMART)
+
+
 def pages(built) -> list[str]:
     found = site.notebook_pages(built["staging"])
     assert sum(p.startswith("book/") for p in found) >= 8 and sum(p.startswith("notebooks/") for p in found) >= 8
@@ -63,7 +72,7 @@ def test_pasted_values_equal_the_values_the_site_shows(built):
     for rel in pages(built):
         source = built["staging"] / rel  # the executed copy the site was built from
         page = (built["html"] / rel).with_suffix(".html").read_text()
-        shown = iter(html.unescape(v) for v in PASTED.findall(page))
+        shown = iter(plain_quotes(html.unescape(v)) for v in PASTED.findall(page))
         copy = dict(markdown_cells(built["html"] / colab.FOLDER / rel))
         for index, text in markdown_cells(source):
             roles = GLUE_TEXT.findall(text)
@@ -77,11 +86,11 @@ def test_pasted_values_equal_the_values_the_site_shows(built):
             it = iter(values)
             expected = GLUE_TEXT.sub(lambda m: next(it), text)
             if not RAW_ROLE.search(GLUE_TEXT.sub("", text)) and not RAW_DIRECTIVE.search(text):
-                assert copy[index] == expected, f"{rel}, cell {index}: the copy differs from the site's values"
+                assert plain_quotes(copy[index]) == plain_quotes(expected), f"{rel}, cell {index}: the copy differs from the site's values"
             else:  # other MyST in the cell too: the values, in order
                 position = 0
                 for value in values:
-                    position = copy[index].find(value, position)
+                    position = plain_quotes(copy[index]).find(value, position)
                     assert position >= 0, f"{rel}, cell {index}: {value!r} is not in the copy where the site has it"
         assert next(shown, None) is None, f"{rel}: the page pastes a value the copy does not"
     assert roles_seen >= 150, f"only {roles_seen} glue roles were checked (the lessons have about 170)"
