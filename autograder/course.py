@@ -95,11 +95,21 @@ def init(course: Path, solutions: Path = REPO / "solutions") -> None:
     (course / "nbgrader_config.py").write_text(config_text(course))
 
 
-def release(course: Path) -> list[str]:
-    """Generate the student version of every assignment (nbgrader generate_assignment) and record it."""
+#: The course folder's cache of what the trusted checks prepare once (chapter 7's base): hidden from every kernel.
+TRUSTED_CACHE = "trusted-cache"
+
+
+def release(course: Path, prepare: bool = False) -> list[str]:
+    """Generate the student version of every assignment (nbgrader generate_assignment) and record it; with
+    ``prepare`` (the command line's `release`), also make once what an assignment's trusted checks need before any
+    submission (a check module's ``prepare(cache, profile)``: chapter 7 trains its exercise's base), so that grading
+    does not pay for it."""
     names = assignments(course)
     for name in names:
         nbgrader(course, "generate_assignment", name, "--force")
+        module = trusted.load_checks(name) if prepare else None
+        if module is not None and hasattr(module, "prepare"):
+            module.prepare(course / TRUSTED_CACHE, "sample")
     return names
 
 
@@ -157,7 +167,7 @@ class Result:
                                                     # the kernel's and the trusted verdicts disagree; no score change
 
 
-def _start_scorer(work: Path, assignment: str) -> subprocess.Popen | None:
+def _start_scorer(work: Path, assignment: str, cache: Path | None = None) -> subprocess.Popen | None:
     """Start the batch's scorer (``python -m autograder.scorer``), which imports Keras once for every submission's
     trusted step; None for an assignment whose checks load no model (``KERAS = False``) or have none."""
     if not preprocessors.needs_keras(trusted.load_checks(assignment)):
@@ -165,7 +175,8 @@ def _start_scorer(work: Path, assignment: str) -> subprocess.Popen | None:
     folder = work / "scorer"   # hidden from the kernels, like the held-out data
     folder.mkdir()
     with (work / "scorer.log").open("w") as log:
-        scorer = subprocess.Popen([sys.executable, "-m", "autograder.scorer", str(folder / "s")], cwd=REPO,
+        scorer = subprocess.Popen([sys.executable, "-m", "autograder.scorer", str(folder / "s"),
+                                   str(cache or folder / "cache")], cwd=REPO,
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                                   start_new_session=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     (folder / "pid").write_text(str(scorer.pid))   # score_remote stops waiting for a scorer that has exited
@@ -256,7 +267,8 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
         + "c.Execute.startup_timeout = 300  # a loaded machine can take minutes to start a kernel\n"
         + "c.KernelManager.transport = 'ipc'  # the kernel has no network, not even loopback: unix sockets\n"
         + f"c.KernelManager.ip = {str(box / 'rt' / 'k')!r}\n"
-        + trusted_config(artifacts, inputs, scratch / "trusted.json", scorer, profile, limits["memory_mb"]))
+        + trusted_config(artifacts, inputs, scratch / "trusted.json", scorer, profile, limits["memory_mb"])
+        + f"c.TrustedChecks.cache_dir = {str(course / TRUSTED_CACHE)!r}\n")
     env = dict(os.environ, JUPYTER_PATH=str(box / "share/jupyter"), JUPYTER_RUNTIME_DIR=str(box / "rt"),
                JUPYTER_CONFIG_DIR=str(box / "jupyter-config"), PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
@@ -432,7 +444,7 @@ def autograde(course: Path, assignment: str, jobs: int = 1, profile: str = "samp
     outcomes = dict(kept)
     work = Path(tempfile.mkdtemp(prefix="ag-"))   # short path: unix socket names are limited to 108 characters
     engine = cluster_mod.Cluster(cluster) if cluster and todo else None
-    scorer = _start_scorer(work, assignment) if todo and engine is None else None
+    scorer = _start_scorer(work, assignment, course / TRUSTED_CACHE) if todo and engine is None else None
     progress = Progress(len(todo), enabled=show_progress)
     try:
         index = {s: i for i, s in enumerate(todo)}
@@ -665,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.step == "init":
             init(course)
         elif args.step == "release":
-            print("released:", ", ".join(release(course)))
+            print("released:", ", ".join(release(course, prepare=True)))
         elif args.step == "collect":
             students = collect(course, args.assignment, args.submissions, args.lms)
             print((course / "reports" / f"collect_{args.assignment}.txt").read_text(encoding="utf-8"), end="")

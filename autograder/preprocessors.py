@@ -237,6 +237,8 @@ class TrustedChecks(NbGraderPreprocessor):
     report = Unicode("", help="where to write the verdicts (trusted.json); empty: nowhere").tag(config=True)
     scorer = Unicode("", help="socket of the batch's scorer (autograder.scorer); empty: score in this process"
                      ).tag(config=True)
+    cache_dir = Unicode("", help="the course's cache of what checks prepare once (autograder/course.py release)"
+                        ).tag(config=True)
 
     def preprocess(self, nb, resources):
         assignment = resources.get("nbgrader", {}).get("assignment", "")
@@ -261,7 +263,8 @@ class TrustedChecks(NbGraderPreprocessor):
                 self.log.warning("TrustedChecks: the batch's scorer did not answer; scoring in this process")
         if verdicts is None:
             wait_for_keras()
-            verdicts, where = trusted.score(assignment, folder, gids, nb, self.profile, heldout), "in this process"
+            verdicts = trusted.score(assignment, folder, gids, nb, self.profile, heldout, self.cache_dir or None)
+            where = "in this process"
         records = {}
         for cell, gid in zip(graded, gids):
             meta = cell.metadata.nbgrader

@@ -19,7 +19,7 @@ from autograder import trusted
 SCORE_SECONDS = 600                # a scoring child that runs longer is killed (SIGALRM); see score_remote
 
 
-def serve(path: str) -> None:
+def serve(path: str, cache: str | None = None) -> None:
     """The scorer of a batch: import Keras once, then score each request in a forked child (PROTOCOL §8).
 
     ``autograder/course.py autograde`` starts one per batch, on a socket in a folder that the kernels' sandbox hides.
@@ -52,7 +52,7 @@ def serve(path: str) -> None:
                 notebook = nbformat.from_dict(request["notebook"]) if request.get("notebook") else None
                 verdicts = trusted.score(request["assignment"], request["folder"], request["gids"], notebook,
                                          request.get("profile", "sample"), request.get("heldout"),
-                                         os.path.join(os.path.dirname(os.path.abspath(path)), "cache"))
+                                         cache or os.path.join(os.path.dirname(os.path.abspath(path)), "cache"))
                 conn.sendall(json.dumps(verdicts).encode())
                 code = 0
             finally:
@@ -122,10 +122,10 @@ def score_remote(path: str, assignment: str, folder, gids, notebook=None, wait: 
 def main(argv: list[str] | None = None) -> None:
     """``python -m autograder.scorer SOCKET``: serve until killed."""
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        sys.exit("usage: python -m autograder.scorer SOCKET (autograder/course.py starts it per batch)")
+    if len(argv) not in (1, 2):
+        sys.exit("usage: python -m autograder.scorer SOCKET [CACHE] (autograder/course.py starts it per batch)")
     sys.modules.setdefault("rfc3987_syntax", None)   # as autograder/course.py's NBGRADER: no IRI checker to build
-    serve(argv[0])
+    serve(*argv)
 
 
 if __name__ == "__main__":

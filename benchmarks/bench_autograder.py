@@ -57,7 +57,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "course"
         course.init(root)
-        course.release(root)
+        course.release(root, prepare=True)   # as `python -m autograder.course release` does
         files = perfect_submission(root, args.assignment)
         inbox = Path(tmp) / "lms"
         for i in range(args.batch):
