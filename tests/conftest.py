@@ -23,3 +23,18 @@ ROOT = Path(__file__).resolve().parent.parent
 def repo() -> Path:
     """The root of the course checkout."""
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def built_site(repo, tmp_path_factory):
+    """The book site built once from the committed (executed) lessons: {"html": its folder, "staging": its sources}
+    (tests/test_site.py, tests/test_colab_copies.py)."""
+    import shutil
+
+    from coursetools import site
+
+    tmp = tmp_path_factory.mktemp("site")
+    executed = tmp / "executed"
+    shutil.copytree(repo / "book", executed / "book")
+    index = site.build(repo, executed, tmp / "src", tmp / "out")
+    return {"html": index.parent, "staging": tmp / "src"}

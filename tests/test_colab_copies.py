@@ -8,7 +8,6 @@ Markdown for each MyST construct. The site is built as tests/test_site.py builds
 import html
 import json
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -25,12 +24,8 @@ PASTED = re.compile(r'<span class="pasted-text">(.*?)</span>', re.S)
 
 
 @pytest.fixture(scope="module")
-def built(repo, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("colab-site")
-    executed = tmp / "executed"
-    shutil.copytree(repo / "book", executed / "book")
-    index = site.build(repo, executed, tmp / "src", tmp / "out")
-    return {"html": index.parent, "staging": tmp / "src"}
+def built(built_site):
+    return built_site   # tests/conftest.py: the site is built once a session
 
 
 def markdown_cells(path: Path) -> list[tuple[int, str]]:

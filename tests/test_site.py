@@ -5,7 +5,6 @@ Built from the lessons' committed outputs (the same cells the runner executes) t
 
 import html
 import re
-import shutil
 
 import pytest
 import yaml
@@ -14,12 +13,8 @@ from coursetools import release, site
 
 
 @pytest.fixture(scope="module")
-def built(repo, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("site")
-    executed = tmp / "executed"
-    shutil.copytree(repo / "book", executed / "book")
-    index = site.build(repo, executed, tmp / "src", tmp / "out")
-    return index.parent
+def built(built_site):
+    return built_site["html"]   # tests/conftest.py: the site is built once a session
 
 
 def toc_files(repo):
