@@ -1,4 +1,4 @@
-"""Canvases of real digits with boxes and masks for detection and segmentation, and the ``full`` pets set (chapter 8).
+"""Canvases of real digits with boxes and masks for detection and segmentation, and the ``full`` pets set (chapter 9).
 
 A canvas is a small grey image on which a few MNIST digits are pasted at random places and scales. Every label is
 computed from the pasted pixels themselves: an object's box is the tight box of its own ink (its pixels of at least
@@ -21,7 +21,7 @@ BACKGROUND = 0
 
 @dataclass(frozen=True)
 class Canvases:
-    """Canvases (n, size, size) uint8, per-canvas boxes/labels, and masks (n, size, size) uint8 (chapter 8)."""
+    """Canvases (n, size, size) uint8, per-canvas boxes/labels, and masks (n, size, size) uint8 (chapter 9)."""
 
     images: np.ndarray
     boxes: list  # per canvas: float32 (k, 4) corners (x_min, y_min, x_max, y_max), normalised to [0, 1]
@@ -32,7 +32,7 @@ class Canvases:
         return len(self.images)
 
     def single(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return (boxes (n, 4), labels (n,)) of canvases that hold exactly one object each (chapter 8)."""
+        """Return (boxes (n, 4), labels (n,)) of canvases that hold exactly one object each (chapter 9)."""
         counts = {len(b) for b in self.boxes}
         if counts != {1}:
             raise ValueError(f"single() needs one object per canvas, these have {sorted(counts)}: "
@@ -40,7 +40,7 @@ class Canvases:
         return np.stack([b[0] for b in self.boxes]), np.array([lab[0] for lab in self.labels])
 
     def summary(self) -> str:
-        """One line: how many canvases, their size, objects and classes (chapter 8)."""
+        """One line: how many canvases, their size, objects and classes (chapter 9)."""
         k = np.array([len(b) for b in self.boxes])
         return (f"{len(self):,} canvases {self.images.shape[1]}x{self.images.shape[2]} · {k.sum():,} digits "
                 f"({k.min()}-{k.max()} per canvas) · mask classes: background + 10 digits")
@@ -101,7 +101,7 @@ def _iou_one(box: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 def load_canvases(profile: str = "sample", size: int = 64, sizes=(2000, 300, 300), verbose: bool = True,
                   **options) -> tuple[Canvases, Canvases, Canvases]:
-    """Return train/validation/test canvases made from the train/val/test digits of ``cnnbook.data`` (chapter 8).
+    """Return train/validation/test canvases made from the train/val/test digits of ``cnnbook.data`` (chapter 9).
 
     ``sample`` uses the shipped MNIST digits; ``full`` downloads MNIST (and fails without network, naming
     ``sample``). ``options`` go to :func:`make_canvases`; the three splits never share a digit.
@@ -128,7 +128,7 @@ PETS = (("oxford_pets/images", "https://thor.robots.ox.ac.uk/datasets/pets/image
 
 
 def load_pets(size: int = 128, limit: int | None = None, cache_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """Download (once, cached) Oxford-IIIT Pets and return images (n, size, size, 3) and masks 0-2 (chapter 8, full).
+    """Download (once, cached) Oxford-IIIT Pets and return images (n, size, size, 3) and masks 0-2 (chapter 9, full).
 
     Masks: 0 pet, 1 background, 2 border (the trimaps' 1, 2, 3 minus one). Without network it raises
     ``cnnbook.data.DownloadError``, which names the ``sample`` profile.

@@ -78,7 +78,7 @@ _FILE_HASHES = MappingProxyType({
     "cifar-10-batches-py-target": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
     "flower_photos": "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c",
     "cats_vs_dogs_petimages": "b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9",
-    # Oxford-IIIT Pets (cnnbook.canvases.PETS, chapter 8): the md5s torchvision's OxfordIIITPet checks
+    # Oxford-IIIT Pets (cnnbook.canvases.PETS, chapter 9): the md5s torchvision's OxfordIIITPet checks
     "oxford_pets/images": "5c4f3ee8e5d25df40f4fd59a7f44e54c",
     "oxford_pets/annotations": "95a8c909bbe2e81eed6a22bccdf3f68f",
 })

@@ -1,4 +1,4 @@
-"""Boxes, IoU, grid encoding, non-max suppression, average precision and segmentation metrics (chapter 8).
+"""Boxes, IoU, grid encoding, non-max suppression, average precision and segmentation metrics (chapter 9).
 
 Boxes are NumPy arrays whose last axis holds four numbers, normalised to the image size (0 to 1):
 ``"corners"`` is (x_min, y_min, x_max, y_max) and ``"centers"`` is (x_center, y_center, width, height).
@@ -34,7 +34,7 @@ def _check_format(fmt: str) -> str:
 
 
 def to_corners(boxes, fmt: str = "centers") -> np.ndarray:
-    """Return boxes in (x_min, y_min, x_max, y_max) from ``fmt`` (chapter 8)."""
+    """Return boxes in (x_min, y_min, x_max, y_max) from ``fmt`` (chapter 9)."""
     boxes = _boxes(boxes)
     if _check_format(fmt) == "corners":
         return boxes
@@ -43,7 +43,7 @@ def to_corners(boxes, fmt: str = "centers") -> np.ndarray:
 
 
 def to_centers(boxes, fmt: str = "corners") -> np.ndarray:
-    """Return boxes in (x_center, y_center, width, height) from ``fmt`` (chapter 8)."""
+    """Return boxes in (x_center, y_center, width, height) from ``fmt`` (chapter 9)."""
     boxes = _boxes(boxes)
     if _check_format(fmt) == "centers":
         return boxes
@@ -52,7 +52,7 @@ def to_centers(boxes, fmt: str = "corners") -> np.ndarray:
 
 
 def box_area(boxes, fmt: str = "corners") -> np.ndarray:
-    """Return the area of each box, 0 for a degenerate one (chapter 8)."""
+    """Return the area of each box, 0 for a degenerate one (chapter 9)."""
     corners = to_corners(boxes, fmt)
     size = np.clip(corners[..., 2:] - corners[..., :2], 0, None)
     return size[..., 0] * size[..., 1]
@@ -74,7 +74,7 @@ def pairwise_iou(boxes_a, boxes_b, fmt: str = "corners") -> np.ndarray:
 
 
 def iou(box_a, box_b, fmt: str = "corners") -> np.ndarray:
-    """Return the IoU of matching pairs of boxes (..., 4) (chapter 8)."""
+    """Return the IoU of matching pairs of boxes (..., 4) (chapter 9)."""
     a, b = np.broadcast_arrays(_boxes(box_a), _boxes(box_b))
     flat = [pairwise_iou(x[None], y[None], fmt)[0, 0] for x, y in zip(a.reshape(-1, 4), b.reshape(-1, 4))]
     return np.array(flat).reshape(a.shape[:-1])
@@ -84,7 +84,7 @@ def iou(box_a, box_b, fmt: str = "corners") -> np.ndarray:
 
 
 def encode_grid(boxes, labels, grid_size: int, anchors, num_classes: int) -> np.ndarray:
-    """Encode one image's corner boxes and labels as a (S, S, A, 5 + C) YOLO-style target (chapter 8).
+    """Encode one image's corner boxes and labels as a (S, S, A, 5 + C) YOLO-style target (chapter 9).
 
     Each box goes to the cell that holds its centre and to the anchor (w, h) of best shape IoU; the target holds
     objectness 1, the centre's offset in the cell (0-1), log(w / anchor_w), log(h / anchor_h) and a one-hot class.
@@ -111,7 +111,7 @@ def _sigmoid(x):
 
 
 def decode_grid(grid, anchors, from_logits: bool = True):
-    """Return (boxes (S*S*A, 4) corners, scores, classes) from a (S, S, A, 5 + C) grid (chapter 8).
+    """Return (boxes (S*S*A, 4) corners, scores, classes) from a (S, S, A, 5 + C) grid (chapter 9).
 
     ``from_logits=True`` reads a network's raw output (sigmoid for objectness and offsets, softmax for classes);
     ``False`` reads an :func:`encode_grid` target. The score is objectness times the best class probability.
@@ -134,7 +134,7 @@ def decode_grid(grid, anchors, from_logits: bool = True):
 
 
 def grid_loss(box_weight: float = 5.0, positive_weight: float = 5.0):
-    """Return a Keras loss for raw (S, S, A, 5 + C) grid outputs against :func:`encode_grid` targets (chapter 8).
+    """Return a Keras loss for raw (S, S, A, 5 + C) grid outputs against :func:`encode_grid` targets (chapter 9).
 
     Binary cross-entropy on objectness everywhere (cells with an object weighted ``positive_weight``), and, where
     there is an object, squared error on the offsets (after a sigmoid) and log-scales, plus the class cross-entropy.
@@ -165,7 +165,7 @@ def smooth_l1(error, beta: float = 1.0) -> np.ndarray:
 
 
 def focal_loss(p, y, gamma: float = 2.0, alpha: float = 0.25) -> np.ndarray:
-    """Return RetinaNet's binary focal loss ``-alpha_t (1 - p_t)^gamma log(p_t)`` per example (Lin et al.; chapter 8).
+    """Return RetinaNet's binary focal loss ``-alpha_t (1 - p_t)^gamma log(p_t)`` per example (Lin et al.; chapter 9).
 
     ``p`` is the predicted probability of class 1 (0 < p < 1), ``y`` the label (0 or 1); ``p_t`` is the probability
     given to the true label, ``alpha_t`` is ``alpha`` for y = 1 and ``1 - alpha`` for y = 0. ``gamma = 0`` and
@@ -182,7 +182,7 @@ def focal_loss(p, y, gamma: float = 2.0, alpha: float = 0.25) -> np.ndarray:
 
 def non_max_suppression(boxes, scores, iou_threshold: float = 0.5, score_threshold: float = -np.inf,
                         max_output: int | None = None, classes=None) -> np.ndarray:
-    """Return the indices of the boxes kept by greedy non-max suppression, best score first (chapter 8).
+    """Return the indices of the boxes kept by greedy non-max suppression, best score first (chapter 9).
 
     Boxes scoring at most ``score_threshold`` are dropped; then, repeatedly, the best remaining box is kept and every
     box whose IoU with it is above ``iou_threshold`` is removed. With ``classes``, boxes of different classes never
@@ -212,7 +212,7 @@ def non_max_suppression(boxes, scores, iou_threshold: float = 0.5, score_thresho
 
 
 def match_detections(det_boxes, det_scores, det_labels, gt_boxes, gt_labels, iou_threshold: float = 0.5):
-    """Return, per detection of one image, whether it is a true positive at ``iou_threshold`` (chapter 8).
+    """Return, per detection of one image, whether it is a true positive at ``iou_threshold`` (chapter 9).
 
     COCO's greedy rule: detections in decreasing score take the unmatched ground-truth box of their class with the
     highest IoU, if that IoU is at least the threshold; a second detection of a matched object is a false positive.
@@ -231,7 +231,7 @@ def match_detections(det_boxes, det_scores, det_labels, gt_boxes, gt_labels, iou
 
 
 def precision_recall(hits, scores, num_ground_truth: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return precision and recall after each detection, in decreasing score (chapter 8)."""
+    """Return precision and recall after each detection, in decreasing score (chapter 9)."""
     order = np.argsort(-np.asarray(scores, np.float64).reshape(-1), kind="mergesort")
     true_positives = np.cumsum(np.asarray(hits, bool).reshape(-1)[order])
     ranks = np.arange(1, len(order) + 1)
@@ -259,7 +259,7 @@ def average_precision(precision, recall, method: str = "coco") -> float:
 
 def evaluate(detections, ground_truths, num_classes: int, iou_thresholds=COCO_THRESHOLDS,
              method: str = "coco") -> np.ndarray:
-    """Return AP per (IoU threshold, class) over a set of images; NaN for a class without ground truth (chapter 8).
+    """Return AP per (IoU threshold, class) over a set of images; NaN for a class without ground truth (chapter 9).
 
     ``detections``: per image (boxes (k, 4), scores (k,), labels (k,)); ``ground_truths``: per image
     (boxes (m, 4), labels (m,)). mAP is ``np.nanmean`` of a row (one threshold) or of the whole table.
@@ -323,7 +323,7 @@ def error_types(detections, ground_truths, iou_threshold: float = 0.5, near: flo
 
 
 def confusion_matrix(true_masks, predicted_masks, num_classes: int) -> np.ndarray:
-    """Return the (C, C) pixel counts, rows the true class and columns the predicted one (chapter 8)."""
+    """Return the (C, C) pixel counts, rows the true class and columns the predicted one (chapter 9)."""
     true, predicted = np.asarray(true_masks).reshape(-1), np.asarray(predicted_masks).reshape(-1)
     if true.shape != predicted.shape:
         raise ValueError(f"masks differ in size: {np.shape(true_masks)} and {np.shape(predicted_masks)}")
@@ -333,13 +333,13 @@ def confusion_matrix(true_masks, predicted_masks, num_classes: int) -> np.ndarra
 
 
 def pixel_accuracy(true_masks, predicted_masks) -> float:
-    """Return the fraction of pixels whose predicted class is right (chapter 8)."""
+    """Return the fraction of pixels whose predicted class is right (chapter 9)."""
     true, predicted = np.asarray(true_masks), np.asarray(predicted_masks)
     return float(np.mean(true == predicted))
 
 
 def class_iou(true_masks, predicted_masks, num_classes: int) -> np.ndarray:
-    """Return each class's IoU between true and predicted pixels; NaN for a class absent from both (chapter 8)."""
+    """Return each class's IoU between true and predicted pixels; NaN for a class absent from both (chapter 9)."""
     matrix = confusion_matrix(true_masks, predicted_masks, num_classes).astype(np.float64)
     intersection = np.diag(matrix)
     union = matrix.sum(0) + matrix.sum(1) - intersection
@@ -347,7 +347,7 @@ def class_iou(true_masks, predicted_masks, num_classes: int) -> np.ndarray:
 
 
 def mean_iou(true_masks, predicted_masks, num_classes: int) -> float:
-    """Return the mean over classes of the per-class IoU, classes absent from both masks left out (chapter 8)."""
+    """Return the mean over classes of the per-class IoU, classes absent from both masks left out (chapter 9)."""
     return float(np.nanmean(class_iou(true_masks, predicted_masks, num_classes)))
 
 
@@ -355,7 +355,7 @@ def mean_iou(true_masks, predicted_masks, num_classes: int) -> float:
 
 
 def draw_boxes(ax, image, boxes=(), labels=None, color="lime", scores=None, linestyle="-", show_image=True):
-    """Draw an image and its normalised corner boxes, with labels (and scores), on ``ax`` (chapter 8)."""
+    """Draw an image and its normalised corner boxes, with labels (and scores), on ``ax`` (chapter 9)."""
     from matplotlib.patches import Rectangle
 
     image = np.asarray(image)
@@ -374,7 +374,7 @@ def draw_boxes(ax, image, boxes=(), labels=None, color="lime", scores=None, line
 
 
 def mask_overlay(image, mask, num_classes: int = 11, alpha: float = 0.55) -> np.ndarray:
-    """Return an RGB picture of a grey image with each non-background mask class tinted (chapter 8)."""
+    """Return an RGB picture of a grey image with each non-background mask class tinted (chapter 9)."""
     import matplotlib
 
     grey = np.asarray(image, np.float64) / 255.0

@@ -405,11 +405,11 @@ def check_budget_model(model, input_shape, classes: int, max_params: int, max_ma
     return counts
 
 
-# ---------------------------------------------------------------------------------------- chapter 8 (visible checks)
+# ---------------------------------------------------------------------------------------- chapter 9 (visible checks)
 
 
 def check_pairwise_iou(pairwise_iou) -> None:
-    """Check a student's pairwise IoU on worked, disjoint, degenerate and random boxes (chapter 8)."""
+    """Check a student's pairwise IoU on worked, disjoint, degenerate and random boxes (chapter 9)."""
     from cnnbook import detection
 
     a = np.array([[0, 0, 0.5, 0.5], [0.1, 0.1, 0.2, 0.2]])
@@ -433,7 +433,7 @@ def check_pairwise_iou(pairwise_iou) -> None:
 
 
 def check_nms(nms) -> None:
-    """Check a student's non-max suppression on a worked case and random boxes (chapter 8)."""
+    """Check a student's non-max suppression on a worked case and random boxes (chapter 9)."""
     from cnnbook import detection
 
     boxes = np.array([[0, 0, 0.5, 0.5], [0, 0, 0.5, 0.4], [0.6, 0.6, 0.9, 0.9]])

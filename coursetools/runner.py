@@ -13,7 +13,7 @@ profile, the backend and the Keras/TensorFlow versions (``_build/cache/``; ``--n
 ``"cnnbook": {"backends": ["tensorflow"]}`` is skipped on the others with its ``backends_why``
 (README, "Supported stacks and backends"). ``--jobs N`` runs N notebooks at a time,
 the longest first (the seconds of the last report, else ``coursetools/runtimes.json``), so that the workers end
-together: in discovery order the longest lesson (chapter 8) started last and one worker idled at the end.
+together: in discovery order the longest lesson (chapter 9) started last and one worker idled at the end.
 
 Threads: each kernel computes on ``--threads`` threads (default 1: TensorFlow's intra-op pool and OpenMP), whatever
 ``--jobs`` is. Two kernels with TensorFlow's default pools (one thread a core each) on a 2-core machine fight for the

@@ -21,7 +21,7 @@ from autograder import course  # noqa: E402
 
 ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if any(p.glob("*.ipynb")))
 #: the longest gradings first (the solutions' run times in the runner's report), so that two workers end together
-LONGEST_FIRST = ["ch08_detection", "ch03_counting", "ch05_architectures", "ch04_training", "ch07_transfer"]
+LONGEST_FIRST = ["ch09_detection", "ch03_counting", "ch05_architectures", "ch04_training", "ch07_transfer"]
 
 
 def points(source: Path) -> float:

@@ -226,8 +226,8 @@ def test_at_least_40_percent_of_the_points_grade_a_model_the_student_trained():
 
 #: (assignment, task, the grade_id of the cell that shows the task's bands to the student)
 SHOWN_BANDS = [("ch04_training", "fashion_model", "bands"), ("ch05_architectures", "best_model", "bands"),
-               ("ch07_transfer", "fine_tuned", "setup"), ("ch08_detection", "box_model", "box_bands"),
-               ("ch08_detection", "unet", "unet_bands")]
+               ("ch07_transfer", "fine_tuned", "setup"), ("ch09_detection", "box_model", "box_bands"),
+               ("ch09_detection", "unet", "unet_bands")]
 
 
 @pytest.mark.parametrize("assignment, task, grade_id", SHOWN_BANDS)
@@ -374,7 +374,7 @@ def test_the_unet_check_counts_skip_connections_from_the_saved_graph_not_concate
     1x1 convolution of itself, is no skip though a Concatenate layer is there (the dodge of a layer count)."""
     from keras import layers
 
-    checks = trusted.load_checks("ch08_detection")
+    checks = trusted.load_checks("ch09_detection")
 
     def unet(join):
         inputs = keras.Input((64, 64, 1))

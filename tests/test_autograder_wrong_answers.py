@@ -1,4 +1,4 @@
-"""Plausible wrong answers of chapters 1, 2, 3, 5, 6, 7 and 8, each kept as a submission that its trusted check must fail
+"""Plausible wrong answers of chapters 1, 2, 3, 5, 6, 7 and 9, each kept as a submission that its trusted check must fail
 (and the author's answer must pass), scored by the checks in autograder/checks/ exactly as the grader runs them.
 
 How a submission is simulated: the solution notebook's code cells run in this process in order, hidden regions
@@ -377,11 +377,11 @@ def test_the_notebooks_show_the_calibrated_floor(assignment, task, cell_id, name
     assert (shown,) == trusted.thresholds(assignment, task, "sample")
 
 
-# ------------------------------------------------------------------------------------- chapter 8: the U-Net
+# ------------------------------------------------------------------------------------- chapter 9: the U-Net
 
 def unet_answer(**edits) -> str:
     """The solution's U-Net cell with some lines changed (each key must occur once)."""
-    answer = solution_answers(source("ch08_detection"))["unet"]
+    answer = solution_answers(source("ch09_detection"))["unet"]
     for old, new in edits.items():
         assert answer.count(old) == 1, (old, answer)
         answer = answer.replace(old, new)
@@ -390,7 +390,7 @@ def unet_answer(**edits) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("wrong, want, phrase", [
-    # no skip connections: chapter 8's FCN head. Its mean IoU can reach the bands, so the check reads the layers,
+    # no skip connections: chapter 9's FCN head. Its mean IoU can reach the bands, so the check reads the layers,
     # before any metric: the verdict does not depend on the training, which is cut to one epoch to keep the suite fast
     ({"layers.Concatenate()([x, skip])": "x", "epochs=6,": "epochs=1,"}, "fail", "skip connections"),
     # a dodge of a layer count: the Concatenate layers are there, but each joins a map with itself (no skip)
@@ -403,6 +403,6 @@ def unet_answer(**edits) -> str:
 ])
 def test_ch08_unet_without_skips_or_trained_without_the_hint_fails_the_top_band(wrong, want, phrase, tmp_path):
     skip = ("box_model", "box_report", "test_box_band1", "test_box_band2")
-    nb, folder = graded("ch08_detection", tmp_path, {"unet": unet_answer(**wrong)}, skip=skip)
-    status, message = verdict("ch08_detection", "test_unet_band2", nb, folder)
+    nb, folder = graded("ch09_detection", tmp_path, {"unet": unet_answer(**wrong)}, skip=skip)
+    status, message = verdict("ch09_detection", "test_unet_band2", nb, folder)
     assert status == want and phrase in message, (status, message)

@@ -1,4 +1,4 @@
-"""cnnbook.detection and cnnbook.canvases (chapter 8), each against a named independent oracle.
+"""cnnbook.detection and cnnbook.canvases (chapter 9), each against a named independent oracle.
 
 Oracles: pycocotools (its C IoU and COCOeval, the reference implementation of COCO's AP), TensorFlow's
 ``tf.image.non_max_suppression``, Keras's ``keras.utils.bounding_boxes`` and ``keras.metrics.MeanIoU``, and the
@@ -289,7 +289,7 @@ def test_full_profile_pets_archives_are_fetched_with_their_md5(tmp_path, monkeyp
     assert seen == {"images": "5c4f3ee8e5d25df40f4fd59a7f44e54c", "annotations": "95a8c909bbe2e81eed6a22bccdf3f68f"}
 
 
-# --- the box and classification losses of chapter 8's "losses of the field" ------------------------------------------
+# --- the box and classification losses of chapter 9's "losses of the field" ------------------------------------------
 # Oracles: values worked by hand from the definitions (Girshick 2015, Fast R-CNN; Lin et al. 2017, focal loss), and
 # Keras's own Huber loss (smooth L1 with beta = 1 is Huber with delta = 1) and BinaryFocalCrossentropy.
 

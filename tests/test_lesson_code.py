@@ -59,15 +59,15 @@ def ch07():
 
 
 @pytest.fixture(scope="module")
-def ch08():
-    return saved("ch08_detection.ipynb")
+def ch09():
+    return saved("ch09_detection.ipynb")
 
 
-def test_every_marker_names_a_package_function(ch07, ch08):
+def test_every_marker_names_a_package_function(ch07, ch09):
     assert set(ch07) == {"cnnbook.transfer.freeze", "cnnbook.transfer.unfreeze", "cnnbook.transfer.split_at",
                          "cnnbook.transfer.feature_head"}
-    assert set(ch08) == {"cnnbook.detection.smooth_l1", "cnnbook.detection.focal_loss"}
-    for path in {**ch07, **ch08}:
+    assert set(ch09) == {"cnnbook.detection.smooth_l1", "cnnbook.detection.focal_loss"}
+    for path in {**ch07, **ch09}:
         assert callable(package(path)), path
 
 
@@ -131,18 +131,18 @@ def test_lesson_head_matches_the_package(ch07):
     np.testing.assert_allclose(model.predict(x, verbose=0), model2.predict(x, verbose=0), atol=1e-6)
 
 
-def test_lesson_losses_match_the_package(ch08):
+def test_lesson_losses_match_the_package(ch09):
     error = np.linspace(-4, 4, 81)
     for beta in (0.5, 1.0, 2.0):
-        np.testing.assert_allclose(ch08["cnnbook.detection.smooth_l1"][1](error, beta), detection.smooth_l1(error, beta))
+        np.testing.assert_allclose(ch09["cnnbook.detection.smooth_l1"][1](error, beta), detection.smooth_l1(error, beta))
     p, y = np.linspace(0.01, 0.99, 50), np.tile([0, 1], 25)
     for gamma, alpha in ((0.0, 0.5), (2.0, 0.25), (5.0, 1.0)):
-        np.testing.assert_allclose(ch08["cnnbook.detection.focal_loss"][1](p, y, gamma, alpha),
+        np.testing.assert_allclose(ch09["cnnbook.detection.focal_loss"][1](p, y, gamma, alpha),
                                    detection.focal_loss(p, y, gamma, alpha))
 
 
-def test_the_lesson_losses_on_hand_computed_values(ch08):
-    smooth_l1, focal = ch08["cnnbook.detection.smooth_l1"][1], ch08["cnnbook.detection.focal_loss"][1]
+def test_the_lesson_losses_on_hand_computed_values(ch09):
+    smooth_l1, focal = ch09["cnnbook.detection.smooth_l1"][1], ch09["cnnbook.detection.focal_loss"][1]
     # |x| < 1: x²/2; beyond: |x| - 1/2
     np.testing.assert_allclose(smooth_l1(np.array([0.0, 0.5, -0.5, 2.0, -3.0])), [0.0, 0.125, 0.125, 1.5, 2.5])
     # p_t = 0.9 for y = 1, gamma = 2, alpha = 0.25: 0.25 * 0.1² * -ln 0.9 = 0.0025 * 0.1053605157 = 2.634013e-4

@@ -1,4 +1,4 @@
-"""Trusted checks of chapter 8's exercises (autograder/PROTOCOL.md): IoU, NMS, a box regressor and a U-Net.
+"""Trusted checks of chapter 9's exercises (autograder/PROTOCOL.md): IoU, NMS, a box regressor and a U-Net.
 
 Oracles: cnnbook.detection's pairwise_iou and non_max_suppression (tested against pycocotools and
 tf.image.non_max_suppression in tests/test_detection.py) on inputs the grader draws here, and canvases made in this
@@ -10,7 +10,7 @@ from autograder import trusted
 
 from cnnbook import canvases, detection
 
-ASSIGNMENT = "ch08_detection"
+ASSIGNMENT = "ch09_detection"
 BUDGET = 200_000
 HELDOUT_CANVASES = 300
 
@@ -104,7 +104,7 @@ def _downsamples(layer) -> bool:
 
 
 def skip_connections(model) -> int:
-    """Concatenate layers that join a feature map with one computed from it through a downsampling (chapter 8).
+    """Concatenate layers that join a feature map with one computed from it through a downsampling (chapter 9).
 
     Read from the loaded model's graph: a map joined with itself, or with a map computed from it at the same
     resolution only (``Concatenate()([x, conv(x)])``), is not a U-Net's skip connection.
