@@ -61,7 +61,8 @@ class Verdict:
 
 
 def _fmt(value: float, decimals: int) -> str:
-    return f"{value:,.{decimals}f}"
+    text = f"{value:,.{decimals}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text   # "-0" and "-0.0" print as 0
 
 
 def verdict(a_scores, b_scores, a_name: str, b_name: str, unit: str = "points", higher_is_better: bool = True,

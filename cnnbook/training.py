@@ -207,8 +207,12 @@ def _is_relu(layer) -> bool:
     return activation is keras.activations.relu or getattr(activation, "__name__", "") == "relu"
 
 
-def dead_relu_fraction(model, x, batch_size: int = 256) -> dict:
-    """Fraction of each ReLU layer's channels that are zero for every position of every image in ``x`` (chapter 4)."""
+def dead_relu_fraction(model, x, batch_size: int = 256, training: bool = False) -> dict:
+    """Fraction of each ReLU layer's channels that are zero for every position of every image in ``x`` (chapter 4).
+
+    ``training=True`` runs the model as ``fit`` does (batch statistics in batch normalisation), which is the state in
+    which a unit gets no gradient; ``training=False`` as ``predict`` does (moving statistics).
+    """
     relus = [layer for layer in model.layers if _is_relu(layer)]
     if not relus:
         raise ValueError(f"model {model.name!r} has no ReLU layer (layers.ReLU() or activation='relu')")
@@ -216,13 +220,44 @@ def dead_relu_fraction(model, x, batch_size: int = 256) -> dict:
     probe = keras.Model(inputs, [layer.output for layer in relus])
     alive = [None] * len(relus)
     for start in range(0, len(x), batch_size):
-        outputs = probe(x[start:start + batch_size], training=False)
+        outputs = probe(x[start:start + batch_size], training=training)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for i, out in enumerate(outputs):
             out = keras.ops.convert_to_numpy(out)
             positive = (out > 0).reshape(-1, out.shape[-1]).any(axis=0)
             alive[i] = positive if alive[i] is None else alive[i] | positive
     return {layer.name: float(1 - a.mean()) for layer, a in zip(relus, alive)}
+
+
+class BatchLosses(keras.callbacks.Callback):
+    """Record the loss of every training batch (not Keras's running mean over the epoch) in ``.losses`` (chapter 4)."""
+
+    def on_train_begin(self, logs=None):
+        self.losses = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._previous = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Keras reports the mean loss since the epoch began; with equal batches the batch's own loss is the difference
+        mean = float(logs["loss"])
+        self.losses.append((batch + 1) * mean - batch * self._previous)
+        self._previous = mean
+
+
+def steps_to_target(losses, target: float, beta: float = 0.9) -> int | None:
+    """First step (counted from 1) at which the smoothed loss is at or below ``target``, or None (chapter 4)."""
+    below = np.flatnonzero(smooth(losses, beta) <= target)
+    return int(below[0]) + 1 if below.size else None
+
+
+def plot_band(ax, x, runs, label: str, color=None, **line):
+    """Draw the mean of ``runs`` (one row per seed) as a line and mean ± one standard deviation as a band (chapter 4)."""
+    runs = np.asarray(runs, "float64")
+    mean, spread = runs.mean(axis=0), runs.std(axis=0, ddof=1) if len(runs) > 1 else np.zeros(runs.shape[1])
+    (drawn,) = ax.plot(x, mean, label=f"{label} (mean of {len(runs)})", color=color, **line)
+    ax.fill_between(x, mean - spread, mean + spread, color=drawn.get_color(), alpha=0.2, linewidth=0)
+    return mean, spread
 
 
 # --------------------------------------------------------------------------------------- learning-rate range test

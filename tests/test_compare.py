@@ -74,3 +74,12 @@ def test_bad_input_is_refused(a, b, message):
 def test_glue_records_the_sentence_and_returns_it():
     v = verdict([80, 82, 84], [78, 79, 81], "A", "B")
     assert v.glue("a_verdict") == str(v)
+
+
+def test_a_gap_that_rounds_to_zero_prints_without_a_minus_sign():
+    """Oracle: arithmetic: a mean gap of -0.2 shown with no decimals is 0, not "-0" (chapter 4 printed "-0 ± 1")."""
+    from cnnbook.compare import verdict
+
+    sentence = str(verdict([10.0, 11.0, 9.6], [10.4, 11.0, 9.8], "A", "B", unit="steps", decimals=0))
+    assert "-0 " not in sentence and ": 0 ± 0 steps" in sentence, sentence
+    assert "-1" in str(verdict([9.0, 8.0, 9.5], [10.0, 10.0, 10.0], "A", "B", unit="steps", decimals=0))

@@ -118,6 +118,61 @@ def test_leaky_relu_is_not_counted_as_relu():
     assert list(training.dead_relu_fraction(model, np.ones((2, 4), "float32"))) == [model.layers[-1].name]
 
 
+def test_dead_relu_fraction_in_training_mode_uses_batch_statistics():
+    # Oracle, by construction: a BatchNormalization whose moving mean is 100 maps inputs in [0, 1] below zero at
+    # inference (every channel dead), while in training mode it centres each channel on the batch (about half of the
+    # values positive, so no channel dead).
+    model = keras.Sequential([keras.Input((5, 5, 2)), layers.BatchNormalization(), layers.ReLU(name="relu")])
+    bn = model.layers[0]
+    bn.set_weights([np.ones(2, "float32"), np.zeros(2, "float32"), np.full(2, 100.0, "float32"),
+                    np.ones(2, "float32")])
+    x = np.random.default_rng(1).random((8, 5, 5, 2)).astype("float32")
+    assert training.dead_relu_fraction(model, x) == {"relu": 1.0}
+    assert training.dead_relu_fraction(model, x, training=True) == {"relu": 0.0}
+
+
+# ------------------------------------------------------------------------------------ batch losses, bands, targets
+
+
+def test_batch_losses_records_the_loss_of_each_batch():
+    # Oracle: with a learning rate of 0 the weights never move, so each batch's loss is what model.evaluate gives
+    # on that batch alone (no dropout, no batch normalisation); two epochs check the reset at each epoch.
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), layers.Dense(4, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 6)).astype("float32"), rng.integers(0, 4, 40)
+    batches = training.BatchLosses()
+    model.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0, callbacks=[batches])
+    expected = [model.evaluate(x[i:i + 10], y[i:i + 10], verbose=0) for i in range(0, 40, 10)] * 2
+    np.testing.assert_allclose(batches.losses, expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("losses, target, expected", [
+    ([2.0, 2.0, 2.0], 2.0, 1),            # bias-corrected smoothing of a constant is the constant: step 1
+    ([3.0, 3.0, 3.0], 1.0, None),         # never reached
+    ([3.0, 0.0, 0.0, 0.0], 1.0, 3),       # smoothed: 3, 3 * 0.09 / 0.19 = 1.42, 3 * 0.081 / 0.271 = 0.897
+])
+def test_steps_to_target_counts_from_one_on_the_smoothed_loss(losses, target, expected):
+    # Oracle: the smoothed values worked out by hand in the comments (beta 0.9, bias-corrected)
+    assert training.steps_to_target(losses, target) == expected
+
+
+def test_plot_band_draws_the_mean_and_one_standard_deviation():
+    import matplotlib.pyplot as plt
+
+    runs = np.array([[1.0, 2.0, 4.0], [3.0, 2.0, 0.0], [2.0, 5.0, 2.0]])
+    fig, ax = plt.subplots()
+    mean, spread = training.plot_band(ax, [1, 2, 3], runs, "runs")
+    np.testing.assert_allclose(mean, [2.0, 3.0, 2.0])                    # by hand
+    np.testing.assert_allclose(spread, [1.0, math.sqrt(3.0), 2.0])       # sample std (ddof 1), by hand
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), mean)
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(0.0) and band.max() == pytest.approx(3.0 + math.sqrt(3.0))
+    assert "mean of 3" in ax.lines[0].get_label()
+    plt.close(fig)
+
+
 # ------------------------------------------------------------------------------------------ learning-rate range
 
 
