@@ -522,13 +522,19 @@ def small_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, filters=(32, 64
 
 
 def deep_cnn(depth: int, input_shape=(28, 28, 1), num_classes: int = 10, *, width: int = 16,
-             residual: bool = False, batch_norm: bool = False, stem_pool: int = 2,
-             name: str | None = None) -> keras.Model:
+             residual: bool = False, batch_norm: bool = False, stem_pool: int | tuple[int, ...] = 2,
+             head: str = "gap", name: str | None = None) -> keras.Model:
     """A CNN of ``depth`` 3x3 conv layers at constant width, plain or residual (+BN): the depth experiment (ch. 5).
 
-    A stem conv and a ``stem_pool`` x ``stem_pool`` max pool, then ``depth - 1`` more conv layers (in pairs around a skip connection when
-    ``residual``; an odd leftover layer is plain), global average pooling and softmax.
+    A stem conv and a ``stem_pool`` x ``stem_pool`` max pool (a tuple of sizes: one conv and one pool for each), then
+    the remaining conv layers (in pairs around a skip connection when ``residual``; an odd leftover layer is plain),
+    then ``head``: global average pooling (``"gap"``) or the whole map flattened (``"flatten"``), and a softmax layer.
     """
+    pools = (stem_pool,) if isinstance(stem_pool, int) else tuple(stem_pool)
+    if head not in ("gap", "flatten"):
+        raise ValueError(f"head must be 'gap' or 'flatten', got {head!r}")
+    if depth < len(pools):
+        raise ValueError(f"depth must be at least the {len(pools)} stem conv(s), got {depth}")
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
     inputs = _input(input_shape)
@@ -540,8 +546,10 @@ def deep_cnn(depth: int, input_shape=(28, 28, 1), num_classes: int = 10, *, widt
             t = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(t)  # short runs: faster moving stats
         return layers.Activation("relu", name=f"{name}_relu")(t) if activate else t
 
-    x = layers.MaxPooling2D(stem_pool, name="stem_pool")(conv(x, "stem"))
-    remaining = depth - 1
+    for k, size in enumerate(pools):
+        suffix = "" if len(pools) == 1 else str(k + 1)
+        x = layers.MaxPooling2D(size, name=f"stem_pool{suffix}")(conv(x, f"stem{suffix}"))
+    remaining = depth - len(pools)
     i = 0
     while remaining > 0:
         i += 1
@@ -552,7 +560,7 @@ def deep_cnn(depth: int, input_shape=(28, 28, 1), num_classes: int = 10, *, widt
         else:
             x = conv(x, f"conv{i}")
             remaining -= 1
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x) if head == "gap" else layers.Flatten(name="flatten")(x)
     kind = ("residual" if residual else "plain") + ("_bn" if batch_norm else "")
     return keras.Model(inputs, _classifier(x, num_classes), name=name or f"{kind}_{depth}")
 

@@ -188,6 +188,21 @@ def test_deep_cnn_plain_and_residual_counts():
         assert sum(isinstance(layer, keras.layers.Add) for layer in res.layers) == (depth - 1) // 2
 
 
+def test_deep_cnn_two_stage_stem_and_flatten_head():
+    # oracle: the parameter formula of conv and dense layers; the map sizes by hand (28 -> pool 2 -> 14 -> pool 2 -> 7)
+    width = 8
+    net = models.deep_cnn(6, width=width, stem_pool=(2, 2), head="flatten")
+    assert net.get_layer("flatten").output.shape[-1] == 7 * 7 * width
+    assert net.count_params() == conv(3, 1, width) + 5 * conv(3, width, width) + (7 * 7 * width + 1) * 10
+    res = models.deep_cnn(6, width=width, residual=True, stem_pool=[2, 2])
+    assert sum(isinstance(layer, keras.layers.Add) for layer in res.layers) == (6 - 2) // 2
+    assert models.deep_cnn(3, stem_pool=4).get_layer("stem_pool").output.shape[1] == 7      # the int form is unchanged
+    with pytest.raises(ValueError, match="head"):
+        models.deep_cnn(3, head="max")
+    with pytest.raises(ValueError, match="stem"):
+        models.deep_cnn(1, stem_pool=(2, 2))
+
+
 def test_small_cnn_under_budget():
     model = models.small_cnn(filters=(32, 64), batch_norm=True)
     assert model.count_params() < 100_000
@@ -465,7 +480,38 @@ def test_chapter5_glues_the_corrected_numbers():
                   "close to chance", "GoogLeNet and ResNet later removed with global average pooling"):
         assert wrong not in prose, wrong
     assert "Network in Network (2013)" in prose and "*before* batch normalisation" in prose
-    # self-check 6 and the summary state the ablation from the glued numbers, never in fixed words
+    # self-check 6 and the summary state the ablation from the glued verdicts, never in fixed words
     answer = prose[prose.index("6. In the ablation"):prose.index("7. Why is a 1×1")]
-    assert "{glue:text}`abl_plain_note`" in answer and "{glue:text}`abl_plain`" in answer
-    assert float(glued["abl_plain"].rstrip("%")) / 100 < 0.15 or glued["abl_plain_note"].startswith("learns")
+    assert "{glue:text}`abl_degradation_bn`" in answer and "{glue:text}`abl_skip_bn`" in answer
+
+
+def test_chapter5_ablation_verdicts_are_the_stored_numbers():
+    # oracle: cnnbook.compare.verdict applied here to the rows of cnnbook/data/ch05_ablation.json, which the lesson loads
+    import json
+    from pathlib import Path
+    from cnnbook.compare import verdict
+    glued, prose = _lesson("ch05_architectures.ipynb")
+    stored = json.loads((Path(models.__file__).parent / "data" / "ch05_ablation.json").read_text())
+    depths = stored["config"]["depths"]
+
+    def scores(variant, depth, key="train_loss"):
+        return [r[key] for r in sorted(stored["rows"], key=lambda r: r["seed"])
+                if r["variant"] == variant and r["depth"] == depth]
+
+    loss = dict(unit="nats", higher_is_better=False, decimals=3)
+    mid, deep = depths[-2], depths[-1]
+    expected = {
+        "abl_degradation_bn": verdict(scores("plain + BN", mid), scores("plain + BN", deep),
+                                      f"plain + BN at {mid} layers", f"plain + BN at {deep} layers", **loss),
+        "abl_residual_depth": verdict(scores("residual + BN", deep), scores("residual + BN", mid),
+                                      f"residual + BN at {deep} layers", f"residual + BN at {mid} layers", **loss),
+        "abl_degradation": verdict(scores("plain", mid), scores("plain", deep),
+                                   f"the plain net of {mid} layers", f"the plain net of {deep} layers", **loss),
+        "abl_bn": verdict(scores("plain + BN", deep), scores("plain", deep), "plain + BN", "plain", **loss),
+        "abl_skip": verdict(scores("residual", deep), scores("plain", deep), "residual", "plain", **loss),
+        "abl_skip_bn": verdict(scores("residual + BN", deep), scores("plain + BN", deep), "residual + BN",
+                               "plain + BN", **loss)}
+    for name, v in expected.items():
+        assert glued[name] == v.sentence, name
+        assert f"{{glue:text}}`{name}`" in prose
+    assert glued["abl_deep_layers"] == str(deep + 1) and deep + 1 >= 20
