@@ -232,16 +232,17 @@ def small_cnn(input_shape, num_classes: int, augmentation=None, dropout: float =
     return model
 
 
-#: The three runs of the overfitting experiment: (name, augmented?, dropout rate).
-RUNS = (("plain", False, 0.0), ("augmented", True, 0.0), ("augmented + dropout", True, 0.5))
+#: The two runs of the chapter's experiment: the same network without and with the augmentation block.
+RUNS = ("plain", "augmented")
 
 
-def overfitting_experiment(data, ranges: dict, *, n_train: int, epochs: int, batch_size: int = 32,
-                           seed: int = 0, verbose: int = 0) -> dict[str, dict[str, list[float]]]:
-    """Train the small CNN plain, augmented, and augmented with dropout on ``n_train`` images (chapter 6).
+def train_pair(x, y, val, ranges: dict, *, epochs: int, seed: int, batch_size: int = 32,
+               validate: bool = True) -> dict[str, dict[str, list[float]]]:
+    """Train :func:`small_cnn` plain and augmented on the same images, seed and epochs (chapter 6).
 
-    ``data`` is a :class:`cnnbook.data.Splits`; validation uses its whole, never augmented, validation split.
-    Returns ``{run: history}`` with the per-epoch ``loss``, ``val_loss``, ``accuracy`` and ``val_accuracy``.
+    ``x`` (N, H, W[, C]) uint8 or float pixels 0-255, ``val = (x_val, y_val)`` never augmented. Returns
+    ``{run: history}``; with ``validate`` the histories have per-epoch ``val_loss``/``val_accuracy``, otherwise only
+    the final ones (one evaluation at the end, cheaper).
     """
     import keras
 
@@ -249,101 +250,84 @@ def overfitting_experiment(data, ranges: dict, *, n_train: int, epochs: int, bat
         images = np.asarray(images, "float32")
         return images[..., None] if images.ndim == 3 else images
 
-    x, y = with_channel(data.x_train[:n_train]), np.asarray(data.y_train[:n_train])
-    val = (with_channel(data.x_val), np.asarray(data.y_val))
+    x, y, xv, yv = with_channel(x), np.asarray(y), with_channel(val[0]), np.asarray(val[1])
     histories = {}
-    for run, augmented, dropout in RUNS:  # NumPy arrays into fit: the same code on every Keras backend
+    for run in RUNS:  # NumPy arrays into fit: the same code on every Keras backend
         keras.utils.set_random_seed(seed)
-        augmentation = build_augmentation(ranges, seed=seed) if augmented else None
-        model = small_cnn(x.shape[1:], len(data.class_names), augmentation, dropout, name=run.replace(" + ", "_"))
-        history = model.fit(x, y, batch_size=batch_size, shuffle=True, validation_data=val, epochs=epochs,
-                            verbose=verbose)
-        histories[run] = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+        augmentation = build_augmentation(ranges, seed=seed) if run == "augmented" else None
+        model = small_cnn(x.shape[1:], int(max(y.max(), yv.max())) + 1, augmentation, name=run)
+        history = model.fit(x, y, batch_size=batch_size, shuffle=True, epochs=epochs, verbose=0,
+                            validation_data=(xv, yv) if validate else None).history
+        if not validate:
+            history["val_loss"], history["val_accuracy"] = ([v] for v in model.evaluate(xv, yv, verbose=0))
+        histories[run] = {k: [float(v) for v in vs] for k, vs in history.items()}
     return histories
 
 
-def seeded_experiment(data, ranges: dict, *, n_train: int, epochs: int, seeds=(0, 1, 2), batch_size: int = 32,
-                      verbose: bool = True) -> dict[int, dict[str, dict[str, list[float]]]]:
-    """Run :func:`overfitting_experiment` once per seed, each on its own seeded draw of ``n_train`` images (ch. 6).
+def subset(data, n_train: int, seed: int):
+    """The ``n_train`` training images and labels of a seeded draw from ``data`` (a cnnbook.data.Splits) (ch. 6)."""
+    order = np.random.default_rng(seed).permutation(len(data.y_train))[:n_train]
+    return data.x_train[order], data.y_train[order]
 
-    Prints one line per seed when ``verbose``. Returns ``{seed: {run: history}}``.
+
+def augmentation_experiment(data, ranges: dict, *, n_train: int, epochs: int, seeds=(0, 1, 2),
+                            validate: bool = True, verbose: bool = True) -> dict[int, dict[str, dict]]:
+    """Run :func:`train_pair` once per seed, each on its own seeded draw of ``n_train`` images (chapter 6).
+
+    Validation is ``data``'s whole validation split. Prints one line per seed when ``verbose``. Returns
+    ``{seed: {run: history}}``.
     """
     results = {}
     for seed in seeds:
-        order = np.random.default_rng(seed).permutation(len(data.y_train))[:n_train]
-        subset = type(data)(data.name, data.profile, data.source, data.class_names, data.x_train[order],
-                            data.y_train[order], data.x_val, data.y_val, data.x_test, data.y_test)
-        results[seed] = overfitting_experiment(subset, ranges, n_train=n_train, epochs=epochs,
-                                               batch_size=batch_size, seed=seed)
+        x, y = subset(data, n_train, seed)
+        results[seed] = train_pair(x, y, (data.x_val, data.y_val), ranges, epochs=epochs, seed=seed,
+                                   validate=validate)
         if verbose:
-            print(f"seed {seed}: " + " · ".join(f"{run} val acc {h['val_accuracy'][-1]:.3f}"
-                                                for run, h in results[seed].items()), flush=True)
+            print(f"{n_train:>5} images, seed {seed}: " + " · ".join(
+                f"{run} val acc {h['val_accuracy'][-1]:.3f}" for run, h in results[seed].items()), flush=True)
     return results
 
 
-def seed_table(results: dict):
-    """Return final train/validation loss and accuracy per run as mean and spread (std) over seeds (chapter 6)."""
-    import pandas as pd
-
-    rows = []
-    for run in next(iter(results.values())):
-        row = {"run": run}
-        for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
-            values = np.array([results[seed][run][key][-1] for seed in results])
-            row[f"{key} mean"], row[f"{key} std"] = values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0
-        row["best val_loss mean"] = np.mean([min(results[seed][run]["val_loss"]) for seed in results])
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("run")
+def final_scores(results: dict, key: str = "val_accuracy", best: bool = False) -> dict[str, np.ndarray]:
+    """``{run: array over seeds}`` of the last (or, with ``best``, the highest) value of ``key`` (chapter 6)."""
+    pick = max if best else (lambda values: values[-1])
+    return {run: np.array([pick(results[seed][run][key]) for seed in results])
+            for run in next(iter(results.values()))}
 
 
-def plot_seed_curves(results: dict, title: str = "", metric: str = "loss"):
-    """Plot mean training and validation ``metric`` per epoch over seeds, shaded min-max, one panel per run (ch. 6)."""
+def plot_crossing(results: dict, title: str = ""):
+    """Validation loss and accuracy per epoch, plain and augmented on the same axes: mean over seeds, band min-max,
+    training loss dashed (chapter 6); return the figure."""
     import matplotlib.pyplot as plt
 
-    runs = list(next(iter(results.values())))
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.3), sharey=True, squeeze=False)
-    for ax, run in zip(axes[0], runs):
-        for key, label in ((metric, f"training {metric}"), (f"val_{metric}", f"validation {metric}")):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for run, colour in zip(RUNS, ("tab:red", "tab:blue")):
+        for ax, key in zip(axes, ("val_loss", "val_accuracy")):
             curves = np.array([results[seed][run][key] for seed in results])
             epochs = np.arange(1, curves.shape[1] + 1)
-            line, = ax.plot(epochs, curves.mean(axis=0), label=f"{label} (mean)")
-            ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=line.get_color(), alpha=0.2)
-        ax.set_title(f"{run} ({len(results)} seeds)")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+            ax.plot(epochs, curves.mean(axis=0), color=colour, label=f"{run}, validation")
+            ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=colour, alpha=0.2)
+            if key == "val_loss":
+                train = np.array([results[seed][run]["loss"] for seed in results]).mean(axis=0)
+                ax.plot(epochs, train, color=colour, linestyle="--", label=f"{run}, training")
+    axes[0].set(xlabel="epoch", ylabel="loss", title="loss (validation solid, training dashed)")
+    axes[1].set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy")
+    for ax in axes:
         ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or f"mean of {len(results)} seeds, band: lowest to highest seed")
     fig.tight_layout()
     return fig
 
 
-def plot_curves(histories: dict, title: str = "", metric: str = "loss"):
-    """Plot training and validation ``metric`` of each run side by side, one panel per run (chapter 6)."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(histories), figsize=(4.2 * len(histories), 3.2), sharey=True, squeeze=False)
-    for ax, (run, h) in zip(axes[0], histories.items()):
-        epochs = np.arange(1, len(h[metric]) + 1)
-        ax.plot(epochs, h[metric], label=f"training {metric}")
-        ax.plot(epochs, h[f"val_{metric}"], label=f"validation {metric}")
-        ax.set_title(run)
-        ax.set_xlabel("epoch")
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def final_summary(histories: dict) -> str:
-    """Return one line per run with its last training and validation loss and accuracy (chapter 6)."""
-    lines = []
-    for run, h in histories.items():
-        lines.append(f"{run:<20} train loss {h['loss'][-1]:.3f} acc {h['accuracy'][-1]:.3f} | "
-                     f"val loss {h['val_loss'][-1]:.3f} (best {min(h['val_loss']):.3f}) "
-                     f"acc {h['val_accuracy'][-1]:.3f}")
-    return "\n".join(lines)
+def crossing_epoch(results: dict, key: str = "val_accuracy") -> int | None:
+    """The first epoch (from 1) after which the augmented mean of ``key`` stays above plain's, or None (ch. 6)."""
+    mean = {run: np.mean([results[seed][run][key] for seed in results], axis=0) for run in RUNS}
+    better = mean["augmented"] > mean["plain"] if key.endswith("accuracy") else mean["augmented"] < mean["plain"]
+    if not better[-1]:
+        return None
+    worse = np.flatnonzero(~better)
+    return int(worse[-1] + 2) if worse.size else 1
 
 
 #: The ranges of the chapter's examples: digits keep their orientation (no flips); clothes may be mirrored
@@ -361,34 +345,60 @@ def distinct_draws(layer, image, n: int = 8) -> int:
     return len({copy.tobytes() for copy in augmented_copies(layer, image, n)})
 
 
-def write_image_folders(images, labels, class_names, root) -> list:
-    """Write images as PNG files in one folder per class, ``root/<class name>/<index>.png``; return the paths (ch. 6).
+def random_resized_crop(image, size, scale=(0.25, 1.0), ratio=(3 / 4, 4 / 3), rng=None):
+    """Cut a random window (area a fraction ``scale`` of the image, aspect ``ratio``) and resize it to ``size`` (ch. 6)."""
+    import keras
 
-    ``images`` are uint8 arrays (H, W) or (H, W, C) with C = 1 or 3, in one array or a list (sizes may differ);
-    ``labels`` index ``class_names``. This is the layout ``keras.utils.image_dataset_from_directory`` reads: the
-    folder's name is the label.
+    rng = np.random.default_rng(rng)
+    h, w = image.shape[:2]
+    for _ in range(10):  # redraw a window that does not fit, as Inception's recipe does
+        area = rng.uniform(*scale) * h * w
+        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))   # width / height
+        ch, cw = round(math.sqrt(area / aspect)), round(math.sqrt(area * aspect))
+        if 0 < ch <= h and 0 < cw <= w:
+            break
+    else:
+        ch = cw = min(h, w)   # fall back to the largest centred square
+    top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+    window = np.asarray(image, "float32")[top:top + ch, left:left + cw]
+    return keras.ops.convert_to_numpy(keras.ops.image.resize(window[None], size, antialias=True))[0]
+
+
+def augment_with_masks(block, images, masks):
+    """Apply one random draw of ``block`` to images and their segmentation masks together (chapters 6, 9)."""
+    out = block({"images": images, "segmentation_masks": masks}, training=True)
+    return out["images"], np.asarray(out["segmentation_masks"]).astype(np.asarray(masks).dtype)
+
+
+def size_sweep(data, ranges: dict, sizes, *, seen: int = 12_000, seeds=(0, 1, 2), known: dict | None = None,
+               verbose: bool = True):
+    """Final validation accuracy of plain and augmented training for each training-set size (chapter 6).
+
+    Every size gets the same number of training steps: ``seen`` images in all (a set smaller than 1,000 images is
+    repeated to about 1,000 per epoch, which only saves the per-epoch overhead). ``known`` maps a size already run
+    (e.g. by :func:`augmentation_experiment`) to its ``{seed: {run: history}}``. Returns a DataFrame with one row per
+    size and seed: ``n_train``, ``seed``, ``plain``, ``augmented`` (validation accuracies), ``gain`` (points).
     """
-    from pathlib import Path
+    import pandas as pd
 
-    from PIL import Image
-
-    labels = np.asarray(labels)
-    bad = [name for name in class_names if "/" in str(name) or "\\" in str(name) or str(name) in ("", ".", "..")]
-    if bad:
-        raise ValueError(f"class names {bad} cannot be folder names: replace the slashes (e.g. 'T-shirt/top' -> "
-                         "'T-shirt-top')")
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    root = Path(root)
-    paths = []
-    for index, (image, label) in enumerate(zip(images, labels)):
-        image = np.asarray(image)
-        if image.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 pixels 0-255, got {image.dtype}")
-        folder = root / str(class_names[int(label)])
-        folder.mkdir(parents=True, exist_ok=True)
-        image = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
-        path = folder / f"{index:05d}.png"
-        Image.fromarray(image).save(path)
-        paths.append(path)
-    return paths
+    rows = []
+    for n in sizes:
+        if known and n in known:
+            results = known[n]
+        else:
+            results = {}
+            for seed in seeds:
+                x, y = subset(data, n, seed)
+                reps = max(1, 1000 // n)
+                results[seed] = train_pair(np.tile(x, (reps,) + (1,) * (x.ndim - 1)), np.tile(y, reps),
+                                           (data.x_val, data.y_val), ranges, epochs=max(1, seen // (n * reps)),
+                                           seed=seed, validate=False)
+        for seed, runs in results.items():
+            plain, augmented = runs["plain"]["val_accuracy"][-1], runs["augmented"]["val_accuracy"][-1]
+            rows.append({"n_train": n, "seed": seed, "plain": plain, "augmented": augmented,
+                         "gain": 100 * (augmented - plain)})
+        if verbose:
+            gains = [r["gain"] for r in rows if r["n_train"] == n]
+            print(f"{n:>5} images: gain {np.mean(gains):+.1f} points (seeds: {', '.join(f'{g:+.1f}' for g in gains)})",
+                  flush=True)
+    return pd.DataFrame(rows)
