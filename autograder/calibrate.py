@@ -11,6 +11,11 @@ point), checks that every reference run clears every band by the margin and that
 band; for a task with a ceiling, that every reference run stays under it by the margin and that each answer
 trained on what it must not see (``over``) lands above it by the margin; and writes autograder/calibration.json,
 which the trusted checks read and the notebooks' bands must match.
+
+A task whose scored model is not the kernel's but the grader's re-run of the answer cells (chapter 7's fine-tuning,
+issue 32) is calibrated on that model: its check module maps the task's artifact to a function in ``RERUN``
+(cells, seed, threads, profile, folder, cache) -> model file, which runs the (edited) answer cells exactly as grading
+does, alone, in the sandbox, on the trusted setup; ``run_notebook`` calls it instead of running a kernel.
 Exit status 1 when a rule fails. `--quick` (one seed, one thread, no weak run) only checks that the pipeline works
 and never writes the report. Run by hand, not in CI: it trains ~11 models a task.
 
@@ -55,7 +60,11 @@ def solution_notebook(assignment: str) -> Path:
 def run_notebook(assignment: str, task: trusted.QualityTask, seed: int, threads: int, weak: bool,
                  timeout: int = 900, over: str = "", honest: str = "", profile: str = "sample") -> float:
     """Train the task's model (reference, weak, the ``over`` or ``honest`` answer named) in a fresh kernel; return
-    its metric."""
+    its metric. A task whose scored model is the grader's re-run of the answer cells (the check module's ``RERUN``,
+    keyed by the task's artifact: chapter 7's fine-tuning) is trained that way instead (``run_rerun``)."""
+    module = trusted.load_checks(assignment)
+    if task.artifact in getattr(module, "RERUN", {}):
+        return run_rerun(assignment, task, module.RERUN[task.artifact], seed, threads, weak, over, honest, profile)
     from nbclient import NotebookClient
 
     src = nbformat.read(solution_notebook(assignment), as_version=4)
@@ -98,7 +107,56 @@ def run_notebook(assignment: str, task: trusted.QualityTask, seed: int, threads:
             for k, v in saved.items():
                 os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
         art = trusted.Artifacts(Path(env["CNNBOOK_ARTIFACTS"]), assignment, profile)
-        return float(task.metric(art.model(task.artifact)))
+        model = art.model(task.artifact)
+        if task.metric_reads_answers:
+            answers = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in cells}
+            return float(task.metric(model, {g: answers[g] for g in task.cells}))
+        return float(task.metric(model))
+
+
+def edited_cells(assignment: str, task: trusted.QualityTask, weak: bool, over: str, honest: str) -> dict[str, str]:
+    """The task's cells (grade_id -> source) of the solution notebook, edited into the weak, ``over`` or ``honest``
+    answer named."""
+    src = nbformat.read(solution_notebook(assignment), as_version=4)
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in src.cells}
+    cells = {}
+    for gid in task.cells:
+        source = by_id[gid]
+        if weak and gid in task.weak:
+            source = task.weak[gid]
+        if gid in task.honest.get(honest, {}):
+            source = task.honest[honest][gid]
+        if gid in task.over.get(over, {}):
+            old, new = task.over[over][gid]
+            if old not in source:
+                raise SystemExit(f"calibrate: {assignment}/{gid} has no {old!r} to edit into {over!r}")
+            source = source.replace(old, new)
+        cells[gid] = source
+    return cells
+
+
+#: The trusted setup a re-run task makes once (chapter 7's base), shared by one calibration's runs.
+_RERUN_CACHE: list[Path] = []
+
+
+def run_rerun(assignment: str, task: trusted.QualityTask, train, seed: int, threads: int, weak: bool, over: str,
+              honest: str, profile: str) -> float:
+    """Train a re-run task's model as grading does (``train``: the check module's ``RERUN`` entry, which runs the
+    answer cells again, alone, in the sandbox) and measure it with the task's metric: the bands are set on the model
+    that is scored, not on a kernel's."""
+    cells = edited_cells(assignment, task, weak, over, honest)   # the solution's markers are comments
+    if not _RERUN_CACHE:
+        import atexit
+        import shutil
+
+        _RERUN_CACHE.append(Path(tempfile.mkdtemp(prefix="calib-setup-")))
+        atexit.register(shutil.rmtree, _RERUN_CACHE[0], ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="calib-rerun-") as tmp:
+        try:
+            path = train(cells, seed, threads, profile, Path(tmp), _RERUN_CACHE[0])
+        except AssertionError as exc:
+            raise SystemExit(f"calibrate: {assignment}: the grader's re-run of the answer failed: {exc}") from None
+        return float(task.metric(trusted.load_model(path)))
 
 
 def machine() -> dict:

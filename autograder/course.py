@@ -268,7 +268,8 @@ def _grade_one(course: Path, assignment: str, student: str, work: Path, limits: 
         + "c.KernelManager.transport = 'ipc'  # the kernel has no network, not even loopback: unix sockets\n"
         + f"c.KernelManager.ip = {str(box / 'rt' / 'k')!r}\n"
         + trusted_config(artifacts, inputs, scratch / "trusted.json", scorer, profile, limits["memory_mb"])
-        + f"c.TrustedChecks.cache_dir = {str(course / TRUSTED_CACHE)!r}\n")
+        + f"c.TrustedChecks.cache_dir = {str(course / TRUSTED_CACHE)!r}\n"
+        + f"c.TrustedInputs.cache_dir = {str(course / TRUSTED_CACHE)!r}\nc.TrustedInputs.profile = {profile!r}\n")
     env = dict(os.environ, JUPYTER_PATH=str(box / "share/jupyter"), JUPYTER_RUNTIME_DIR=str(box / "rt"),
                JUPYTER_CONFIG_DIR=str(box / "jupyter-config"), PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")

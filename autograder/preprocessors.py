@@ -72,11 +72,16 @@ class TrustedInputs(NbGraderPreprocessor):
     inputs_dir = Unicode("", help="folder the kernel reads the grader's inputs from ($CNNBOOK_INPUTS in the kernel)"
                          ).tag(config=True)
     scorer = Unicode("", help="socket of the batch's scorer (autograder.scorer), if there is one").tag(config=True)
+    cache_dir = Unicode("", help="the course's trusted cache: a check module's before_kernel(nb, cache, profile) "
+                        "may start work there while the kernel runs").tag(config=True)
+    profile = Unicode("sample", help="the grading profile").tag(config=True)
 
     def preprocess(self, nb, resources):
         module = trusted.load_checks(resources.get("nbgrader", {}).get("assignment", ""))
         if module is not None and getattr(module, "INPUTS", None) and self.inputs_dir:
             trusted.write_inputs(module, Path(self.inputs_dir))
+        if module is not None and hasattr(module, "before_kernel") and self.cache_dir:
+            module.before_kernel(nb, Path(self.cache_dir), self.profile)   # chapter 7: its re-run, on the other core
         warm_keras(module, self.scorer)
         return nb, resources
 

@@ -137,6 +137,8 @@ class QualityTask:
                                                 # answer trained on what it must not see; it must land above ceiling
     honest: dict = field(default_factory=dict)  # name -> {grade_id: source}: the strongest honest answers tried, on
                                                 # the allowed data only; each must stay under the ceiling
+    metric_reads_answers: bool = False          # metric(model, answers): it also gets the calibrated cells' sources
+                                                # (grade_id -> source), e.g. an attack it runs against the model
 
 
 def weak_mlp(name: str, data: str, hidden: int, epochs: int) -> str:

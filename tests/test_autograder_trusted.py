@@ -133,10 +133,81 @@ def test_calibration_runs_the_answers_on_both_sides_of_the_ceiling_in_the_sample
     entry, problems = calibrate.calibrate("ch07_transfer", 2, [1], quick=False)
     ceiling = entry["fine_tuned"]["sample"]["ceiling"]
     assert problems == [] and entry["fine_tuned"]["sample"]["bands"] == [0.81]
-    assert [r["value"] for r in ceiling["over"]] == [0.97] * 4     # two answers, seeds 0 and 1
+    # one answer over the ceiling, seeds 0 and 1: x_val (the re-run's namespace has no x_new, and the rule names it)
+    assert [r["value"] for r in ceiling["over"]] == [0.97] * 2 and "x_val" in ceiling["over"][0]["name"]
     assert [r["value"] for r in ceiling["honest"]] == [0.93] * 2 and ceiling["honest"][0]["name"].startswith("jitter")
     entry, problems = calibrate.calibrate("ch07_transfer", 2, [1], quick=False, profile="full")
     assert problems == [] and set(entry["fine_tuned"]) == {"full"} and "ceiling" not in entry["fine_tuned"]["full"]
+
+
+def test_ch07_calibration_trains_the_model_the_grader_scores_its_rerun(monkeypatch, tmp_path):
+    # Oracle: a stand-in for the check module's re-run (RERUN) that records what it was asked and hands back a model
+    # built here, whose held-out accuracy the check's own metric gives
+    module = trusted.load_checks("ch07_transfer")
+    task = module.TASKS["fine_tuned"]
+    asked = []
+
+    def train(cells, seed, threads, profile, keep, cache):
+        asked.append((cells, seed, threads, profile))
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((28, 28, 1))
+        model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(keras.layers.Flatten()(inputs)))
+        model.save(keep / "model.keras")
+        return keep / "model.keras"
+
+    monkeypatch.setitem(module.RERUN, "model", train)
+    over = next(iter(task.over))
+    value = calibrate.run_notebook("ch07_transfer", task, 3, 2, weak=False, over=over)
+    cells, seed, threads, profile = asked[0]
+    assert (seed, threads, profile) == (3, 2, "sample") and set(cells) == set(task.cells)
+    assert "model.fit(np.concatenate([x_few, x_val])" in cells["fine_tune"]
+    assert value == module.heldout_accuracy(trusted.load_model(train(cells, 3, 2, "sample", tmp_path, None)))
+    calibrate.run_notebook("ch07_transfer", task, 0, 1, weak=True)
+    assert asked[-1][0]["fine_tune"] == task.weak["fine_tune"]
+
+
+@pytest.mark.skipif(not sandbox.namespaces_available(), reason="warm re-runs need the sandbox's namespaces")
+def test_ch07_a_warm_rerun_interpreter_keeps_nothing_of_one_job_for_the_next(tmp_path):
+    # Oracle: what each job computes by itself, and the launcher of the slot's interpreter (its pid file and /proc)
+    from autograder.answer_rules import rerun
+
+    warm = rerun.Warm(("numpy",), 1024, 20, 16, ())
+
+    def job(source):
+        out = warm.run(source, [], [["=value", [], {}]], None, None, None, ())
+        assert out is not None, "no warm interpreter took the job"
+        return out["results"][0].get("value"), warm._pid(0)
+
+    hostile = textwrap.dedent("""\
+        import os, signal, time
+        here = os.path.abspath(".")
+        if os.fork() == 0:            # left behind to plant a file in the next job's folder (the same path)
+            os.setsid()
+            for _ in range(3000):     # (until killed: the interpreter's end of job would wait for it)
+                time.sleep(0.1)
+                try:
+                    open(os.path.join(here, "leftover"), "w").close()
+                except OSError:
+                    pass
+            os._exit(0)
+        for sig in (signal.SIGKILL, signal.SIGTERM):
+            try:
+                os.kill(1, sig)           # the interpreter itself
+            except OSError:
+                pass
+        value = os.getpid()
+        """)
+    first, pid = job(hostile)
+    assert isinstance(first, int) and first != 1 and pid is not None
+    second, same = job("import os, time\ntime.sleep(2)\nvalue = sorted(os.listdir('.'))\n")
+    assert second == ["job.json", "stderr"] and same == pid          # the leftover process was killed; the interpreter lives on
+    planted, _ = job("import os\nopen(os.path.join(os.environ['HOME'], '..', 'home', 'planted'), 'w').close()\n"
+                     "value = 3\n")
+    assert planted == 3 and warm._pid(0) is None           # the slot changed: that interpreter is gone
+    fourth, fresh = job("value = 4\n")
+    assert fourth == 4 and fresh not in (None, pid)
+    assert not (warm.base / "0" / "home" / "planted").exists()
+    warm._kill(0)
 
 
 def test_chapter7_names_an_honest_answer_that_calibration_runs_on_x_few_alone():
@@ -226,7 +297,9 @@ def test_at_least_40_percent_of_the_points_grade_a_model_the_student_trained():
 
 #: (assignment, task, the grade_id of the cell that shows the task's bands to the student)
 SHOWN_BANDS = [("ch04_training", "fashion_model", "bands"), ("ch05_architectures", "best_model", "bands"),
-               ("ch07_transfer", "fine_tuned", "setup"), ("ch09_detection", "box_model", "box_bands"),
+               ("ch07_transfer", "fine_tuned", "setup"), ("ch07_transfer", "lite0", "lite0_data"),
+               ("ch08_inside", "fgsm", "setup"),
+               ("ch09_detection", "box_model", "box_bands"),
                ("ch09_detection", "unet", "unet_bands")]
 
 

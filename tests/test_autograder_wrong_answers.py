@@ -353,10 +353,49 @@ def test_ch07_the_grader_grades_its_own_rerun_and_flags_a_kernel_trained_on_more
     nb["cells"].insert(at + 1, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
                                 "source": "model.fit(x_new, y_new, epochs=3, batch_size=64, verbose=0)\n"})
     folder = tmp_path / "artifacts"
-    run_kernel(nb, folder, (), trusted.load_checks("ch07_transfer"))
-    status, message, flags = ch07_verdict(nb, folder, ch07_cache)
+    module = trusted.load_checks("ch07_transfer")
+    early = module.before_kernel(nb, ch07_cache)   # the re-run starts before the kernel, as the grader starts it
+    run_kernel(nb, folder, (), module)
+    early.join()
+    # the check finds that re-run's model and trains nothing itself
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "start_rerun", lambda *a, **k: pytest.fail("the check ran the cells again"))
+        status, message, flags = ch07_verdict(nb, folder, ch07_cache)
     assert status == "pass", message
     assert len(flags) == 1 and "may have trained on more than x_few" in flags[0], flags
+    assert not any((ch07_cache / "ch07-rerun").iterdir())   # and leaves nothing behind in the course's cache
+
+
+#: Task 4's plausible wrong answers. The base left trainable and the whole model fit on the images: the ImageNet
+#: weights (and BatchNormalization's statistics) move, so it is no longer an ImageNet network under a new head.
+LITE0_UNFROZEN = """\
+keras.utils.set_random_seed(SEED)
+lite0_base = pretrained.efficientnet_lite0((SIZE, SIZE, 3), include_top=False, pooling="avg")
+images = keras.Input((28, 28, 1))
+x = keras.layers.Resizing(SIZE, SIZE)(images)
+x = pretrained.preprocessing_layer()(keras.layers.Concatenate()([x, x, x]))
+lite0_model = keras.Model(images, keras.layers.Dense(10, activation="softmax")(lite0_base(x)))
+chosen = transfer.few_per_class(y_fashion, 20, seed=SEED)
+lite0_model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+lite0_model.fit(x_fashion[chosen][..., None], y_fashion[chosen], epochs=1, batch_size=50, verbose=0)
+"""
+#: The same network from random weights (weights=None), its head trained on its features: no ImageNet in it.
+LITE0_RANDOM = solution_answers(source("ch07_transfer"))["lite0_model"].replace(
+    'include_top=False, pooling="avg")', 'include_top=False, pooling="avg", weights=None)')
+#: Task 4's cells the wrong answers need (the digit tasks' cells are skipped: they cost a minute of CPU).
+LITE0_ONLY = ("frozen_with_head", "test_frozen_with_head", "unfreeze_top", "test_unfreeze_top", "fine_tune",
+              "test_fine_tune")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer, phrase", [
+    (None, ""), (LITE0_UNFROZEN, "are not ImageNet's any more"), (LITE0_RANDOM, "are not ImageNet's any more")])
+def test_ch07_an_efficientnet_whose_imagenet_weights_moved_or_never_were_fails(answer, phrase, tmp_path):
+    # the author's answer passes its band; the same network trained whole, or built without ImageNet's weights, fails
+    assert LITE0_RANDOM.count("weights=None") == 1
+    nb, folder = graded("ch07_transfer", tmp_path, {"lite0_model": answer} if answer else {}, skip=LITE0_ONLY)
+    status, message = verdict("ch07_transfer", "test_lite0", nb, folder)
+    assert (status, message) == ("pass", "") if answer is None else (status == "fail" and phrase in message), message
 
 
 # ------------------------------------------------------------------------------------- calibrated floors
