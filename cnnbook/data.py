@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import pickle
+import tempfile
 import urllib.error
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -364,13 +367,20 @@ def _download(relative: str, origin: str, cache: Path, *, extract: bool = False)
     import keras
 
     target = cache / "datasets" / relative
-    if extract and target.is_dir() and any(target.iterdir()):
+    done = target.parent / f"{target.name}.complete"   # written once an extraction has finished
+    if extract and done.is_file() and target.is_dir() and any(target.iterdir()):
         return target  # extracted on an earlier run: get_file would extract it again
-    cache.mkdir(parents=True, exist_ok=True)
-    if not os.access(cache, os.W_OK):  # get_file would silently switch to /tmp/.keras
-        raise PermissionError(f"cache folder {cache} is not writable: pass cache_dir=... or set CNNBOOK_CACHE")
     try:
-        path = keras.utils.get_file(target.name, origin, extract=extract, file_hash=_FILE_HASHES.get(relative),
+        cache.mkdir(parents=True, exist_ok=True)
+        writable = os.access(cache, os.W_OK) and _can_write(cache)
+    except OSError:
+        writable = False
+    if not writable:  # get_file would silently switch to /tmp/.keras
+        raise PermissionError(f"cache folder {cache} is not writable: pass cache_dir=... or set CNNBOOK_CACHE "
+                              "to a folder you can write")
+    origin, file_hash = mirrored(origin, relative)
+    try:
+        path = keras.utils.get_file(target.name, origin, extract=extract, file_hash=file_hash,
                                     cache_dir=str(cache), cache_subdir=str(target.parent.relative_to(cache)))
     except Exception as error:  # get_file turns URLError and HTTPError into a bare Exception
         raise DownloadError(
@@ -378,7 +388,47 @@ def _download(relative: str, origin: str, cache: Path, *, extract: bool = False)
             "offline profile 'sample' instead (PROFILE = \"sample\" in the parameters cell): it needs no network. "
             f"Downloaded files are kept in {cache} (cache_dir=... or $CNNBOOK_CACHE)."
         ) from error
+    if extract:   # an extraction cut short (a killed kernel) is redone on the next run, from the checked archive
+        if not Path(path).is_dir() or not any(Path(path).iterdir()):
+            raise DownloadError(f"{target.name} from {origin} was downloaded but could not be extracted into {path}: "
+                                f"delete {target.parent} and run again, or use the offline profile 'sample'")
+        done.write_text(f"{file_hash}\n")
     return Path(path)
+
+
+def _can_write(folder: Path) -> bool:
+    """Whether a file can really be created in ``folder`` (``os.access`` says yes to root on a read-only mount)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+#: Tests only (issue 39, coursetools/mirror.py): a test mirror on the loopback interface that serves every ``full``
+#: file as ``$CNNBOOK_MIRROR/host/path``, and the path of its own checksums (``hashes.json``).
+MIRROR_ENV, MIRROR_HASHES_ENV = "CNNBOOK_MIRROR", "CNNBOOK_MIRROR_HASHES"
+
+
+def mirrored(origin: str, relative: str) -> tuple[str, str | None]:
+    """The address and the hash to download ``relative`` with: the real ones, or a test mirror's when
+    ``$CNNBOOK_MIRROR`` is set (it must be on the loopback interface, and ``$CNNBOOK_MIRROR_HASHES`` name its hashes)."""
+    mirror = os.environ.get(MIRROR_ENV)
+    if not mirror:
+        return origin, _FILE_HASHES.get(relative)
+    host = urllib.parse.urlsplit(mirror).hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"{MIRROR_ENV}={mirror!r}: the test mirror must be served on the loopback interface "
+                         f"(http://127.0.0.1:PORT); unset {MIRROR_ENV} to download the real files")
+    hashes_file = os.environ.get(MIRROR_HASHES_ENV)
+    if not hashes_file or not Path(hashes_file).is_file():
+        raise ValueError(f"{MIRROR_ENV} is set but {MIRROR_HASHES_ENV} does not name the mirror's hashes.json "
+                         f"({hashes_file!r}): build it with `python -m coursetools.mirror build FOLDER`")
+    hashes = json.loads(Path(hashes_file).read_text())
+    if relative not in hashes:
+        raise ValueError(f"the test mirror's {hashes_file} has no checksum for {relative}: rebuild the mirror")
+    parts = urllib.parse.urlsplit(origin)
+    return f"{mirror.rstrip('/')}/{parts.netloc}{parts.path}", hashes[relative]
 
 
 def _why(error: BaseException) -> str:
@@ -594,3 +644,31 @@ def sample_photos() -> tuple[np.ndarray, list[str]]:
     names = ["china.jpg", "flower.jpg"]
     images = np.stack([load_sample_image(n) for n in names]).astype("float32") / 255.0
     return images, names
+
+
+# ------------------------------------------------------------------------------------ folders of files (ch. 6)
+
+#: The folder of each downloaded photo dataset whose sub-folders are its classes (``full`` profile, chapter 6).
+IMAGE_FOLDERS = MappingProxyType({"flowers": ("flower_photos", FLOWERS_CLASSES),
+                                  "cats_vs_dogs": ("PetImages", ("Cat", "Dog"))})
+
+
+def image_folder(name: str, profile: str = "full", *, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Download (or find in the cache) ``flowers`` or ``cats_vs_dogs`` and return the folder holding one sub-folder
+    per class, the layout ``keras.utils.image_dataset_from_directory`` reads (chapter 6, profile ``full`` only).
+
+    The cats-and-dogs folders hold some files that are not JPEG: list them with ``cnnbook.files.list_image_files``.
+    """
+    if name not in IMAGE_FOLDERS:
+        raise ValueError(f"image_folder knows {', '.join(IMAGE_FOLDERS)}, not {name!r}")
+    if profile != "full":
+        raise ValueError(f"image_folder downloads {name} for profile 'full'; the offline profile {profile!r} has no "
+                         "photo folders: write sample images with cnnbook.files.write_image_folders instead")
+    (relative, origin, extract), = _REMOTE[name]
+    folder = _download(relative, origin, resolve_cache_dir(cache_dir), extract=extract)
+    inner, classes = IMAGE_FOLDERS[name]
+    root = folder / inner if (folder / inner).is_dir() else folder   # the archive's top folder, or already inside
+    if not all((root / c).is_dir() for c in classes):
+        raise FileNotFoundError(f"expected folders {', '.join(classes)} under {root}: delete {folder} to download "
+                                "it again")
+    return root
