@@ -26,6 +26,11 @@ EXPECTED = {
     "ch05_architectures.ipynb": {"cnnbook.models." + name for name in (
         "nin_block", "inception_module", "residual_unit", "preact_residual_unit", "squeeze_excite",
         "separable_block")},
+    "ch06_augmentation.ipynb": {"cnnbook.augment.random_resized_crop", "cnnbook.augment.augment_with_masks",
+                                "cnnbook.files.file_dataset"},
+    "ch08_inside.ipynb": {"cnnbook.inside." + name for name in (
+        "fashion_cnn", "receptive_field", "saliency", "occlusion", "grad_cam", "mass_inside", "visualise", "fgsm",
+        "gram_matrix", "stylise")},
 }
 
 
