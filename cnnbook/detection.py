@@ -8,6 +8,8 @@ Every function here is plain NumPy, so it runs the same on every Keras backend; 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 FORMATS = ("corners", "centers")
@@ -385,3 +387,85 @@ def mask_overlay(image, mask, num_classes: int = 11, alpha: float = 0.55) -> np.
         where = mask == value
         rgb[where] = (1 - alpha) * rgb[where] + alpha * colours[(value - 1) % 10]
     return rgb
+
+
+# ----------------------------------------------------------------------------- the chapter's trained models (ch. 9)
+# The lesson writes these on its page (``#@save``); coursetools/train_ch09.py trains them and ships their weights in
+# cnnbook/data/ch09_weights/. Keras is imported inside each function, so importing this module stays NumPy-only.
+
+#: Where coursetools/train_ch09.py writes the chapter's weights and its record (manifest.json).
+WEIGHTS_DIR = Path(__file__).resolve().parent / "data" / "ch09_weights"
+
+
+def conv_backbone(inputs, widths=(16, 32, 64)):  #@save cnnbook.detection.conv_backbone
+    """Return the features of a 3x3 conv + batch norm + ReLU + 2x2 max-pool stage per width (stride 2 ** len, ch. 9)."""
+    import keras
+
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    for width in widths:
+        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        x = keras.layers.MaxPooling2D()(x)
+    return x
+
+
+def localizer_model(widths=(16, 32, 64)):  #@save cnnbook.detection.localizer_model
+    """Return a 64x64 one-digit localizer with a ``digit`` softmax head and a ``box`` sigmoid corners head (ch. 9)."""
+    import keras
+
+    inputs = keras.Input((64, 64, 1))
+    features = conv_backbone(inputs, widths)                                  # 8x8 for 64x64 inputs
+    pooled = keras.layers.GlobalMaxPooling2D()(features)                      # where each feature fires most
+    digit = keras.layers.Dense(10, activation="softmax", name="digit")(keras.layers.Dropout(0.3)(pooled))
+    where = keras.layers.Flatten()(keras.layers.Conv2D(16, 1, activation="relu")(features))
+    box = keras.layers.Dense(4, activation="sigmoid", name="box")(keras.layers.Dense(64, activation="relu")(where))
+    return keras.Model(inputs, {"digit": digit, "box": box})
+
+
+def grid_detector(num_anchors, num_classes=10, size=64, widths=(16, 32, 64)):  #@save cnnbook.detection.grid_detector
+    """Return a one-stage detector: (size/8, size/8, anchors, 5 + classes) raw outputs for ``size`` canvases (ch. 9)."""
+    import keras
+
+    inputs = keras.Input((size, size, 1))
+    x = conv_backbone(inputs, widths)
+    x = keras.layers.Conv2D(128, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(num_anchors * (5 + num_classes), 1)(x)         # a 1x1 convolution: every cell at once
+    return keras.Model(inputs, keras.layers.Reshape((size // 8, size // 8, num_anchors, 5 + num_classes))(x))
+
+
+def detector_loss(box_weight=5.0, gamma=2.0, alpha=0.25):  #@save cnnbook.detection.detector_loss
+    """Return a Keras loss for :func:`grid_detector` outputs: focal objectness, smooth-L1 box, class CE (chapter 9)."""
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        y_true = ops.cast(y_true, y_pred.dtype)
+        present = y_true[..., 0]                                           # 1 where an anchor holds an object
+        p = ops.sigmoid(y_pred[..., 0])
+        p_true = ops.clip(ops.where(present == 1, p, 1 - p), 1e-7, 1.0)   # the probability of the true answer
+        focal = -ops.where(present == 1, alpha, 1 - alpha) * (1 - p_true) ** gamma * ops.log(p_true)
+        error = ops.abs(ops.concatenate([ops.sigmoid(y_pred[..., 1:3]), y_pred[..., 3:5]], -1) - y_true[..., 1:5])
+        box = ops.sum(ops.where(error < 1.0, 0.5 * error ** 2, error - 0.5), axis=-1)     # smooth L1
+        classes = ops.categorical_crossentropy(y_true[..., 5:], y_pred[..., 5:], from_logits=True)
+        per_anchor = 10 * focal + present * (box_weight * box + classes)
+        return ops.sum(ops.reshape(per_anchor, (ops.shape(per_anchor)[0], -1)), axis=-1)
+
+    return loss
+
+
+def unet(skips=True, widths=(16, 32, 64), num_classes=11):  #@save cnnbook.detection.unet
+    """Return a 64x64 segmenter: pool to 8x8, come back with transposed convolutions (and U-Net skips) (chapter 9)."""
+    import keras
+
+    inputs = keras.Input((64, 64, 1))
+    x, saved = keras.layers.Rescaling(1 / 255)(inputs), []
+    for width in widths:                                                   # 64 -> 32 -> 16 -> 8
+        x = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+        saved.append(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(2 * widths[-1], 3, padding="same", activation="relu")(x)   # 8x8, the coarsest scale
+    for width, skip in zip(widths[::-1], saved[::-1]):                     # 8 -> 16 -> 32 -> 64
+        x = keras.layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu")(x)
+        if skips:
+            x = keras.layers.Concatenate()([x, skip])
+        x = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Conv2D(num_classes, 1, activation="softmax")(x))

@@ -323,3 +323,87 @@ def test_focal_loss_by_hand_and_against_keras():
     focal = keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.25, gamma=2.0, reduction=None)
     theirs = keras.ops.convert_to_numpy(focal(y.reshape(-1, 1).astype("float32"), p.reshape(-1, 1).astype("float32")))
     np.testing.assert_allclose(detection.focal_loss(p, y), theirs, rtol=1e-4)
+
+
+# ------------------------------------------------------------------- chapter 9's trained weights (train_ch09.py)
+# The lesson loads weights written by coursetools/train_ch09.py. Oracles: the script itself (a reduced run, re-trained
+# here from its seeds, must give the losses its record stores), sha256 of the shipped files, and the metric functions
+# above (IoU against pycocotools, AP against COCOeval, mean IoU against keras.metrics.MeanIoU) for the held-out numbers.
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+
+MANIFEST = detection.WEIGHTS_DIR / "manifest.json"
+#: Issue 36's targets on the held-out canvases (test digits): localizer, detector, U-Net.
+TARGETS = {("localizer", "accuracy"): 0.95, ("localizer", "mean_iou"): 0.8, ("detector", "ap50"): 0.8,
+           ("unet", "mean_iou"): 0.7}
+
+
+@pytest.fixture(scope="module")
+def record():
+    return json.loads(MANIFEST.read_text())
+
+
+def test_shipped_weights_are_the_files_the_record_names(record):
+    assert set(record["files"]) == {"localizer", "detector", "unet", "fcn"}
+    for entry in record["files"].values():
+        path = detection.WEIGHTS_DIR / entry["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], f"{path.name} is not the trained file"
+        assert path.stat().st_size == entry["bytes"] < 3_000_000
+
+
+def load_models(record):
+    anchors = np.array(record["anchors"])
+    models = {"localizer": detection.localizer_model(), "detector": detection.grid_detector(len(anchors)),
+              "unet": detection.unet(), "fcn": detection.unet(skips=False)}
+    for name, model in models.items():
+        model.load_weights(detection.WEIGHTS_DIR / record["files"][name]["file"])
+    return models, anchors
+
+
+def test_shipped_weights_reach_the_recorded_heldout_numbers_and_the_targets(record):
+    from coursetools import train_ch09
+
+    models, anchors = load_models(record)
+    scores = train_ch09.metrics(models, anchors, *train_ch09.heldout())
+    for name, values in record["heldout"].items():
+        for metric, value in values.items():
+            assert scores[name][metric] == pytest.approx(value, abs=2e-3), (name, metric)
+    assert scores["unet"]["mean_iou"] > scores["fcn"]["mean_iou"]
+
+
+#: Targets the shipped run does not reach yet (measured value in the reason); strict, so reaching one fails here
+#: until its entry is removed.
+SHORT_OF_TARGET: dict = {}   # (model, metric) -> why, while a shipped run falls short of its target (strict xfail)
+
+
+@pytest.mark.parametrize("name, metric", [pytest.param(*key, marks=pytest.mark.xfail(
+    strict=True, reason=SHORT_OF_TARGET[key])) if key in SHORT_OF_TARGET else key for key in TARGETS])
+def test_shipped_weights_meet_issue_36_targets(record, name, metric):
+    # the recorded held-out numbers are the files' own (test above)
+    assert record["heldout"][name][metric] >= TARGETS[name, metric]
+
+
+def test_a_reduced_run_of_the_script_gives_the_losses_it_recorded(record):
+    from coursetools import train_ch09
+
+    _, anchors, histories = train_ch09.train(train_ch09.REDUCED)
+    assert set(histories) == set(record["reduced"]) == set(train_ch09.FULL)
+    for name, history in histories.items():
+        for key, values in history.items():
+            np.testing.assert_allclose(values, record["reduced"][name][key], rtol=2e-3, err_msg=f"{name} {key}")
+        # the shipped run is the same code trained further: its last loss is far below the reduced run's
+        assert record["history"][name]["loss"][-1] < 0.8 * history["loss"][-1], name
+    assert anchors.shape == (train_ch09.ANCHORS, 2) and np.all(np.diff(anchors.prod(1)) > 0)
+
+
+def test_iou_kmeans_of_the_script_finds_planted_box_shapes():
+    from coursetools import train_ch09
+
+    rng = np.random.default_rng(0)
+    planted = np.array([[0.2, 0.3], [0.45, 0.25], [0.5, 0.6]])
+    sizes = np.concatenate([shape * rng.uniform(0.97, 1.03, size=(200, 2)) for shape in planted])
+    found = train_ch09.iou_kmeans(sizes, 3)
+    np.testing.assert_allclose(found[np.argsort(found[:, 0] * 10 + found[:, 1])],
+                               planted[np.argsort(planted[:, 0] * 10 + planted[:, 1])], atol=0.01)
+    assert train_ch09.shape_iou(planted, planted).diagonal() == pytest.approx(1.0)

@@ -66,7 +66,8 @@ def ch09():
 def test_every_marker_names_a_package_function(ch07, ch09):
     assert set(ch07) == {"cnnbook.transfer.freeze", "cnnbook.transfer.unfreeze", "cnnbook.transfer.split_at",
                          "cnnbook.transfer.feature_head"}
-    assert set(ch09) == {"cnnbook.detection.smooth_l1", "cnnbook.detection.focal_loss"}
+    assert set(ch09) == {"cnnbook.detection." + name for name in (
+        "smooth_l1", "focal_loss", "conv_backbone", "localizer_model", "grid_detector", "detector_loss", "unet")}
     for path in {**ch07, **ch09}:
         assert callable(package(path)), path
 
@@ -147,3 +148,62 @@ def test_the_lesson_losses_on_hand_computed_values(ch09):
     np.testing.assert_allclose(smooth_l1(np.array([0.0, 0.5, -0.5, 2.0, -3.0])), [0.0, 0.125, 0.125, 1.5, 2.5])
     # p_t = 0.9 for y = 1, gamma = 2, alpha = 0.25: 0.25 * 0.1² * -ln 0.9 = 0.0025 * 0.1053605157 = 2.634013e-4
     assert focal(np.array([0.9]), np.array([1]))[0] == pytest.approx(2.634012891e-4, rel=1e-8)
+
+
+def ch09_model(ch09, name):
+    """The lesson's model builder, with the lesson's ``conv_backbone`` where it calls one (as on the page)."""
+    function = ch09[f"cnnbook.detection.{name}"][1]
+    function.__globals__["conv_backbone"] = ch09["cnnbook.detection.conv_backbone"][1]
+    return function
+
+
+@pytest.mark.parametrize("name, args", [("localizer_model", ()), ("grid_detector", (3,)), ("grid_detector", (2, 10, 128)),
+                                        ("unet", ()), ("unet", (False,))])
+def test_lesson_models_are_the_package_models(ch09, name, args):
+    # Oracle: the package's builders (the script trains them, tests/test_detection.py checks their weights): the same
+    # layers and parameters, and with the same weights the same outputs.
+    page, package = ch09_model(ch09, name)(*args), getattr(detection, name)(*args)
+    assert [type(layer).__name__ for layer in page.layers] == [type(layer).__name__ for layer in package.layers]
+    assert page.count_params() == package.count_params()
+    page.set_weights(package.get_weights())
+    size = page.input_shape[1]
+    x = np.random.default_rng(0).uniform(0, 255, size=(2, size, size, 1)).astype("float32")
+    a, b = page.predict(x, verbose=0), package.predict(x, verbose=0)
+    for key in (a if isinstance(a, dict) else [None]):
+        np.testing.assert_allclose(a[key] if key else a, b[key] if key else b, atol=1e-5)
+
+
+def test_lesson_detector_loss_is_the_package_loss_and_matches_hand_values(ch09):
+    page, package = ch09["cnnbook.detection.detector_loss"][1], detection.detector_loss
+    rng = np.random.default_rng(0)
+    y_pred = rng.normal(size=(3, 8, 8, 2, 15)).astype("float32")
+    y_true = np.zeros_like(y_pred)
+    y_true[:, 2, 3, 1, :5] = (1, 0.3, 0.8, 0.2, -0.4)
+    y_true[:, 2, 3, 1, 5 + 7] = 1
+    for kwargs in ({}, {"box_weight": 1.0, "gamma": 0.0, "alpha": 0.5}):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(page(**kwargs)(y_true, y_pred)),
+                                   keras.ops.convert_to_numpy(package(**kwargs)(y_true, y_pred)), rtol=1e-6)
+    # By hand, one anchor, all-zero logits: p = 1/2 and the class softmax is uniform.
+    # Object (offsets 1/2 = sigmoid(0), log-scales 0, so no box error): 10 * 0.25 * 0.5² * ln 2 + ln 10.
+    # Empty anchor: 10 * 0.75 * 0.5² * ln 2.
+    zeros = np.zeros((2, 1, 1, 1, 15), "float32")
+    target = np.zeros_like(zeros)
+    target[0, 0, 0, 0, :5] = (1, 0.5, 0.5, 0, 0)
+    target[0, 0, 0, 0, 5] = 1
+    values = keras.ops.convert_to_numpy(page()(target, zeros))
+    np.testing.assert_allclose(values, [2.5 * 0.25 * np.log(2) + np.log(10), 7.5 * 0.25 * np.log(2)], rtol=1e-5)
+    # A box error of 3 in a log-scale is in smooth L1's linear part: 3 - 1/2, times box_weight 5.
+    target[0, 0, 0, 0, 3] = 3.0
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(page()(target, zeros))[0] - values[0], 5 * 2.5, rtol=1e-5)
+
+
+def test_lesson_segmenter_goes_down_to_8x8_and_back_with_three_transposed_convolutions(ch09):
+    # Issue 36: the text said 8x8 and three transposed convolutions while the models used 16x16 and two. Oracle: the
+    # shapes Keras computes for the lesson's own U-Net, against the sizes section 9.8 states (8x8, three layers).
+    model = ch09_model(ch09, "unet")()
+    sizes = [layer.output.shape[1] for layer in model.layers if len(layer.output.shape) == 4]
+    assert min(sizes) == 8 and sizes[-1] == 64
+    assert sum(type(layer).__name__ == "Conv2DTranspose" for layer in model.layers) == 3
+    text = "".join("".join(c["source"]) for c in json.loads((ROOT / "book" / "ch09_detection.ipynb").read_text())["cells"]
+                   if c["cell_type"] == "markdown")
+    assert "to 8×8" in text and "three of them bring 8×8 back to 64×64" in text and "16×16 features" not in text
