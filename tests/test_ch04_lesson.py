@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 import pytest
+from test_prose_numbers import glued_values
 
 LESSON = Path(__file__).resolve().parent.parent / "book" / "ch04_training.ipynb"
 
@@ -32,20 +33,9 @@ def _stdout(nb, marker: str) -> str:
     return "".join("".join(o["text"]) for o in cells[0]["outputs"] if o.get("name") == "stdout")
 
 
-def _glued(nb) -> dict[str, str]:
-    values = {}
-    for cell in nb["cells"]:
-        for out in cell.get("outputs", []):
-            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = out.get("data", {}).get("application/papermill.record/text/plain")
-            if name and text is not None:
-                values[name] = str(ast.literal_eval(text))
-    return values
-
-
 def _prose(nb) -> str:
     """The lesson's markdown with every {glue:text} role replaced by its value (what the reader sees)."""
-    values = _glued(nb)
+    values = glued_values(nb)
     text = "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     return re.sub(r"\{glue:text\}`(\w+)`", lambda m: values[m.group(1)], text)
 
@@ -60,17 +50,17 @@ def test_parameter_list_has_every_row_and_each_row_matches_its_formula(nb):
     assert rows == expected
     total = int(re.search(r"total ([\d,]+) parameters", out).group(1).replace(",", ""))
     assert total == sum(expected.values()) == 104_874
-    assert _glued(nb)["main_params"] == "104,874"
+    assert glued_values(nb)["main_params"] == "104,874"
 
 
 def test_first_loss_of_the_zero_initialised_head_is_ln_10(nb):
-    glued = _glued(nb)
+    glued = glued_values(nb)
     assert glued["first_loss_zeros"] == glued["ln_classes"] == f"{math.log(10):.3f}"
     assert float(glued["first_loss_glorot"]) > math.log(10) + 0.5  # the problem the chapter fixes is visible
 
 
 def test_the_range_tests_pick_is_the_rate_the_main_model_uses(nb):
-    glued = _glued(nb)
+    glued = glued_values(nb)
     assert float(glued["main_lr"]) == float(f"{float(glued['lr_lowest']) / 10:.0e}")
     source = "".join(next(c["source"] for c in nb["cells"] if "history = model.fit(x_main" in "".join(c["source"])))
     assert "CosineDecay(MAIN_LR" in source
@@ -89,7 +79,7 @@ def _check_verdict(sentence: str, a, b, higher_is_better: bool):
 
 def test_bn_verdicts_agree_with_a_paired_t_test_on_the_printed_steps(nb):
     out = _stdout(nb, "bn_verdicts = [verdict(")
-    glued = _glued(nb)
+    glued = glued_values(nb)
     cap = int(glued["bn_steps_total"])
     steps = {}
     for rate, name, values in re.findall(r"^rate ([\d.]+), (.+?)\s*: steps to a loss of [\d.]+: (.+)$", out, re.M):
@@ -105,7 +95,7 @@ def test_head_verdicts_agree_with_a_paired_t_test(nb):
     # the seeds' accuracies are not printed one by one; the verdict's own mean and spread must match the printed means
     out = _stdout(nb, "verdict(head_acc[")
     means = {name.strip(): float(m) for name, m in re.findall(r"^(.+?): validation accuracy ([\d.]+) ±", out, re.M)}
-    glued = _glued(nb)
+    glued = glued_values(nb)
     gap = re.search(r"([\d.]+) ± ([\d.]+) points", glued["gap_verdict"])
     assert float(gap.group(1)) == pytest.approx(abs(means["GAP, Adam"] - means["flatten, Adam"]), abs=0.11)
 
@@ -114,12 +104,12 @@ def test_dead_units_and_plateau_cuts_are_worded_from_their_numbers(nb):
     prose = _prose(nb)
     assert "more than 0%" not in prose and "the red steps" not in prose
     fractions = [float(f) for f in re.findall(r"([\d.]+)% of its channels never fire", _stdout(nb, "dead_summary(dead)"))]
-    dead = _glued(nb)["dead_trained"]
+    dead = glued_values(nb)["dead_trained"]
     assert (dead == "no channel of any ReLU layer is dead") == (max(fractions) == 0)
     rates = _stdout(nb, "cuts = int(").split("learning rates used:")[1]
     cuts = len(ast.literal_eval(rates.strip())) - 1
     words = {0: "did not lower", 1: "once"}.get(cuts, f"{cuts} times")
-    assert words in _glued(nb)["cb_cuts"]
+    assert words in glued_values(nb)["cb_cuts"]
 
 
 def test_keras_defaults_the_prose_names(nb):
