@@ -33,11 +33,8 @@ HOSTILE = ("umountheldout", "remountroot", "newuserns", "mountproc", "writesever
            "signalsgrader", "writesgradebook", "heldoutcomputedpath", "heldoutcomputedname")
 HONEST = ("rebindsbuiltins", "display", "reloadshelper", "gccollect", "alarm", "magics", "piplist", "helpers",
           "helperinanswer", "markdowncells", "printsarrays", "writesplot", "outoforder")
-# The ordinary account grades every hostile case (whether an escape works can depend on the grader's uid) and the
-# honest cases whose kernel reaches outside the notebook's code (a pseudo-terminal for `!`, IPython's display, a
-# figure file, rebinding builtins); the others are pure Python whose score cannot depend on the uid, graded as root.
-AS_USER_SKIPS = ("reloadshelper", "gccollect", "alarm", "magics", "helpers", "helperinanswer", "markdowncells",
-                 "printsarrays", "outoforder")
+# Both accounts grade every case, hostile and honest (issue 32: "every corpus case ... as root and as an ordinary
+# user"): whether an escape works, or an honest kernel reaches what it needs, can depend on the grader's uid.
 
 corpus = load_script("tests/corpus/make_corpus.py")
 
@@ -51,13 +48,13 @@ def ordinary_user_prefix(uid: int = NOBODY) -> list[str]:
     return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"]
 
 
-def run_batch(tmp: Path, prefix: list[str] = (), twins: bool = True, skip: tuple = ()) -> dict:
+def run_batch(tmp: Path, prefix: list[str] = (), twins: bool = True) -> dict:
     """Grade the corpus in a process of its own (make_corpus.py --grade); its result with the export's rows."""
     home = tmp / "home"
     home.mkdir(exist_ok=True)
     os.chown(home, *(os.stat(tmp).st_uid, os.stat(tmp).st_gid))
     cmd = [*prefix, sys.executable, str(REPO / "tests" / "corpus" / "make_corpus.py"), "--grade", str(tmp),
-           *([] if twins else ["--no-twins"]), *(a for s in skip for a in ("--skip", s))]   # it leaves out corpus.NEEDS_ISOLATION where there is no sandbox
+           *([] if twins else ["--no-twins"])]   # it leaves out corpus.NEEDS_ISOLATION where there is no sandbox
     env = dict(os.environ, PYTHONPATH=str(REPO), HOME=str(home))
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=3000)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
@@ -92,7 +89,7 @@ def as_user():
     tmp = Path(tempfile.mkdtemp(prefix="corpus-user-"))
     os.chown(tmp, NOBODY, NOBODY)
     try:
-        yield run_batch(tmp, prefix, twins=False, skip=AS_USER_SKIPS)
+        yield run_batch(tmp, prefix, twins=False)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -137,7 +134,7 @@ def test_every_bad_submission_gets_a_feedback_line_that_says_what_went_wrong(gra
 def test_honest_but_unusual_submissions_earn_full_marks(graded):
     results = graded["results"]
     honest = [s for s in HONEST if s not in corpus.KNOWN_WRONG and s in graded["expected"]]
-    assert len(honest) >= len(HONEST) - len(AS_USER_SKIPS)
+    assert honest == list(HONEST)   # every honest case graded, by both accounts
     assert {s: results[s]["score"] for s in honest} == {s: 8.0 for s in honest}, \
         {s: (results[s]["notes"], results[s]["flags"]) for s in honest if results[s]["score"] != 8}
     printed = outputs(graded["root"], "piplist")
