@@ -407,3 +407,53 @@ def test_iou_kmeans_of_the_script_finds_planted_box_shapes():
     np.testing.assert_allclose(found[np.argsort(found[:, 0] * 10 + found[:, 1])],
                                planted[np.argsort(planted[:, 0] * 10 + planted[:, 1])], atol=0.01)
     assert train_ch09.shape_iou(planted, planted).diagonal() == pytest.approx(1.0)
+
+
+# ---------------------------------------------- chapter 9's seeds comparison (train_ch09.py --seeds-comparison)
+# Oracles: the script itself (its tiny configuration, re-trained here from its seeds, must give the numbers seeds.json
+# stores for it), detection.mean_iou (checked against keras.metrics.MeanIoU above) for the held-out numbers, and the
+# all-background answer's mean IoU as the floor a segmenter that learned must clear.
+
+SEEDS = detection.WEIGHTS_DIR / "seeds.json"
+
+
+@pytest.fixture(scope="module")
+def seeds_record():
+    return json.loads(SEEDS.read_text())
+
+
+def test_a_tiny_seeds_comparison_gives_the_numbers_it_recorded(seeds_record):
+    from coursetools import train_ch09
+
+    tiny = seeds_record["tiny"]
+    assert tiny["plan"] == train_ch09.SEEDS_TINY
+    again = train_ch09.seeds_comparison(train_ch09.SEEDS_TINY)
+    for name in ("unet", "fcn"):
+        for key in ("mean_iou", "pixel_accuracy"):
+            np.testing.assert_allclose(again[name][key], tiny[name][key], atol=2e-3, err_msg=f"{name} {key}")
+        for key in ("loss", "val_loss"):
+            np.testing.assert_allclose(again[name][key], tiny[name][key], rtol=2e-3, err_msg=f"{name} {key}")
+        # the seed reaches the weights and the batches: two seeds, two different runs
+        assert again[name]["loss"][0] != again[name]["loss"][1], name
+    # same seed, same data: the two models differ only by the skips, so their first losses differ too
+    assert again["unet"]["loss"][0] != again["fcn"]["loss"][0]
+
+
+def test_the_recorded_seeds_comparison_is_complete_and_both_models_learned(seeds_record):
+    from coursetools import train_ch09
+
+    comparison = seeds_record["comparison"]
+    plan = comparison["plan"]
+    assert plan == train_ch09.SEEDS_PLAN and len(set(plan["seeds"])) == len(plan["seeds"]) >= 3
+    _, test = train_ch09.heldout()
+    floor = detection.mean_iou(test.masks, np.zeros_like(test.masks), 11)     # all background
+    for name in ("unet", "fcn"):
+        entry = comparison[name]
+        assert len(entry["mean_iou"]) == len(entry["loss"]) == len(entry["cpu_seconds"]) == len(plan["seeds"])
+        assert all(len(curve) == plan["epochs"] for curve in entry["loss"] + entry["val_loss"])
+        assert min(entry["mean_iou"]) > floor + 0.1, name                         # each seed learned the digits
+        assert all(curve[-1] < 0.8 * curve[0] for curve in entry["loss"]), name
+        assert len(set(entry["mean_iou"])) == len(plan["seeds"])                  # seeds give distinct runs
+    # the comparison's budget: about 15 CPU-minutes in all, well under the full run's two segmenters
+    total = sum(sum(comparison[name]["cpu_seconds"]) for name in ("unet", "fcn"))
+    assert total < 1000 and plan["epochs"] * plan["canvases"] < np.prod(train_ch09.FULL["unet"])
