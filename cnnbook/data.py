@@ -85,6 +85,25 @@ _FILE_HASHES = MappingProxyType({
     "oxford_pets/images": "5c4f3ee8e5d25df40f4fd59a7f44e54c",
     "oxford_pets/annotations": "95a8c909bbe2e81eed6a22bccdf3f68f",
 })
+#: ``keras.applications`` ImageNet weights the ``full`` profile downloads with the course's own downloader (chapter
+#: 7, :func:`application_weights`): (model, include_top) -> (path under <cache>, address), and their md5s are those
+#: ``keras.applications.vgg16`` checks (Keras 3.15), in ``_FILE_HASHES``.
+_KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+_WEIGHTS = MappingProxyType({
+    ("VGG16", True): ("models/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+                      _KERAS_APPS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+    ("VGG16", False): ("models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                       _KERAS_APPS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+})
+_FILE_HASHES = MappingProxyType({**_FILE_HASHES,
+                                 "models/vgg16_weights_tf_dim_ordering_tf_kernels.h5":
+                                     "64373286793e3c8b2b4e3219cbf3544b",
+                                 "models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5":
+                                     "6d6bbae143d832006294945121d1f1fc"})
+#: Seconds a ``full`` download waits for the server's next bytes before it gives up (``$CNNBOOK_DOWNLOAD_TIMEOUT``
+#: overrides it): without it a stalled transfer would hang the notebook for ever.
+DOWNLOAD_TIMEOUT = 60.0
+TIMEOUT_ENV = "CNNBOOK_DOWNLOAD_TIMEOUT"
 #: ``cats_vs_dogs`` (full): a seeded subset of Microsoft's 25,000 photos, as many per class as Google's filtered set
 #: has (that zip has no published checksum, so the course reads Microsoft's checksummed original instead).
 CATS_DOGS_PER_CLASS = 1500
@@ -362,11 +381,38 @@ def _load_full(name: str, cache: Path, image_size: int | None) -> Splits:
     return _full_photos(name, paths[0], image_size or 128)
 
 
-def _download(relative: str, origin: str, cache: Path, *, extract: bool = False) -> Path:
-    """Fetch one file (or archive, extracted) to ``cache/datasets/relative`` with ``keras.utils.get_file`` (Colab)."""
+def application_weights(name: str, include_top: bool = True, *,
+                        cache_dir: str | os.PathLike | None = None) -> Path:
+    """Download (or find in the cache) the ImageNet weights of ``keras.applications.<name>`` and return the file, to
+    pass as ``weights=`` (chapter 7, profile ``full``). The course downloads them itself, like every ``full`` file:
+    same address, checksum and cache folder (``<cache>/models``) as Keras, and the same errors as :func:`load`."""
+    if (name, include_top) not in _WEIGHTS:
+        raise ValueError(f"the course downloads the weights of {sorted({n for n, _ in _WEIGHTS})}, not {name!r}: "
+                         f"use keras.applications.{name}(weights='imagenet')")
+    relative, origin = _WEIGHTS[name, include_top]
+    return _download(relative, origin, resolve_cache_dir(cache_dir), subdir="")
+
+
+def download_timeout() -> float:
+    """Seconds a download may wait for the next bytes: ``$CNNBOOK_DOWNLOAD_TIMEOUT``, else :data:`DOWNLOAD_TIMEOUT`."""
+    value = os.environ.get(TIMEOUT_ENV, "")
+    try:
+        seconds = float(value) if value else DOWNLOAD_TIMEOUT
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"{TIMEOUT_ENV}={value!r}: give the seconds a download may wait, e.g. 60")
+    return seconds
+
+
+def _download(relative: str, origin: str, cache: Path, *, extract: bool = False, subdir: str = "datasets") -> Path:
+    """Fetch one file (or archive, extracted) to ``cache/subdir/relative`` with ``keras.utils.get_file`` (Colab),
+    waiting at most :func:`download_timeout` seconds for each read."""
+    import socket
+
     import keras
 
-    target = cache / "datasets" / relative
+    target = cache / subdir / relative
     done = target.parent / f"{target.name}.complete"   # written once an extraction has finished
     if extract and done.is_file() and target.is_dir() and any(target.iterdir()):
         return target  # extracted on an earlier run: get_file would extract it again
@@ -379,15 +425,20 @@ def _download(relative: str, origin: str, cache: Path, *, extract: bool = False)
         raise PermissionError(f"cache folder {cache} is not writable: pass cache_dir=... or set CNNBOOK_CACHE "
                               "to a folder you can write")
     origin, file_hash = mirrored(origin, relative)
+    timeout, previous = download_timeout(), socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)  # urlretrieve has no timeout of its own: a stalled server would hang for ever
     try:
         path = keras.utils.get_file(target.name, origin, extract=extract, file_hash=file_hash,
                                     cache_dir=str(cache), cache_subdir=str(target.parent.relative_to(cache)))
     except Exception as error:  # get_file turns URLError and HTTPError into a bare Exception
         raise DownloadError(
-            f"cannot download {target.name} from {origin} for profile 'full': {_why(error)} ({error}). Use the "
-            "offline profile 'sample' instead (PROFILE = \"sample\" in the parameters cell): it needs no network. "
+            f"cannot download {target.name} from {origin} for profile 'full': {_why(error, timeout)} ({error}). "
+            "Use the offline profile 'sample' instead (PROFILE = \"sample\" in the parameters cell): it needs no "
+            "network. "
             f"Downloaded files are kept in {cache} (cache_dir=... or $CNNBOOK_CACHE)."
         ) from error
+    finally:
+        socket.setdefaulttimeout(previous)
     if extract:   # an extraction cut short (a killed kernel) is redone on the next run, from the checked archive
         if not Path(path).is_dir() or not any(Path(path).iterdir()):
             raise DownloadError(f"{target.name} from {origin} was downloaded but could not be extracted into {path}: "
@@ -431,8 +482,15 @@ def mirrored(origin: str, relative: str) -> tuple[str, str | None]:
     return f"{mirror.rstrip('/')}/{parts.netloc}{parts.path}", hashes[relative]
 
 
-def _why(error: BaseException) -> str:
-    """Say whether a failed download looks like a missing network or like a bad file."""
+def _why(error: BaseException, timeout: float = DOWNLOAD_TIMEOUT) -> str:
+    """Say whether a failed download looks like a stalled transfer, a missing network or a bad file."""
+    first = error
+    while error is not None:
+        if isinstance(error, TimeoutError) or isinstance(getattr(error, "reason", None), TimeoutError):
+            return (f"the server sent nothing for {timeout:g} s (a slow or stalled network; ${TIMEOUT_ENV} sets "
+                    "how long to wait), and the part already fetched is fetched again on the next run")
+        error = error.__cause__ or error.__context__
+    error = first
     while error is not None:
         if isinstance(error, (urllib.error.URLError, OSError)):
             return "no network, or the server cannot be reached"

@@ -11,7 +11,10 @@ archive's own layout) are exercised against miniature archives written here **in
 - the flowers' ``flower_photos.tgz``: a folder of JPEGs per class and ``LICENSE.txt``;
 - Microsoft's ``kagglecatsanddogs_5340.zip``: ``PetImages/{Cat,Dog}/N.jpg`` with a corrupt file and a ``Thumbs.db``
   in each folder, as the real zip has;
-- Oxford-IIIT Pets' ``images.tar.gz`` and ``annotations.tar.gz`` (trimaps 1-3, ``list.txt``, a macOS ``._`` file).
+- Oxford-IIIT Pets' ``images.tar.gz`` and ``annotations.tar.gz`` (trimaps 1-3, ``list.txt``, a macOS ``._`` file);
+- ``keras.applications``' VGG16 ImageNet weights (with and without the classifier), in Keras's legacy HDF5 layout
+  (``layer_names``, ``weight_names``, one group per layer) with the real layer names and shapes and random values
+  (a random block repeated, stored compressed, so that 138 million weights take a few hundred kilobytes).
 
 The photos are crops of scikit-image's and scikit-learn's photos (real images, but not the datasets'); every archive
 holds a ``TEST-MIRROR.txt`` saying so, and the mirror's folder is named ``cnnbook-test-mirror``. Its files have their
@@ -41,6 +44,7 @@ import json
 import pickle
 import struct
 import tarfile
+import tempfile
 import threading
 import urllib.parse
 import zipfile
@@ -190,6 +194,36 @@ def files(per_class: int = 6, seed: int = 0) -> dict[str, bytes]:
     return made
 
 
+def _legacy_weights(name: str, include_top: bool, seed: int) -> bytes:
+    """The ImageNet weights file of ``keras.applications.<name>`` in Keras's legacy HDF5 layout, random values."""
+    import h5py
+    import keras
+
+    model = getattr(keras.applications, name)(weights=None, include_top=include_top)
+    rng = np.random.default_rng(seed)
+    block = (rng.standard_normal(4096) * 0.01).astype("<f4")   # repeated: the file compresses to almost nothing
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "weights.h5"
+        with h5py.File(path, "w") as f:
+            layers = [layer for layer in model.layers if layer.weights]
+            f.attrs["layer_names"] = [layer.name.encode() for layer in layers]
+            f.attrs["backend"], f.attrs["keras_version"] = b"tensorflow", b"2.2.4"
+            for layer in layers:
+                group = f.create_group(layer.name)
+                names = [f"{layer.name}/{w.name}:0".encode() for w in layer.weights]
+                group.attrs["weight_names"] = names
+                for weight_name, weight in zip(names, layer.weights):
+                    shape = tuple(weight.shape)
+                    stored = group.create_dataset(weight_name.decode(), shape, "<f4", compression="gzip",
+                                                  shuffle=True, compression_opts=1)
+                    rows = max(1, 2 ** 22 // max(1, int(np.prod(shape[1:]))))    # slabs of about 16 MB
+                    for start in range(0, shape[0], rows):
+                        slab = (min(rows, shape[0] - start), *shape[1:])
+                        stored[start:start + slab[0]] = np.resize(block, int(np.prod(slab))).reshape(slab)
+            f.attrs["TEST-MIRROR"] = NOTICE
+        return path.read_bytes()
+
+
 def build(folder: Path, per_class: int = 6, seed: int = 0) -> dict[str, str]:
     """Write the mirror into ``folder`` (``host/path`` for each address) and ``folder/hashes.json``; return the
     mirror's own hashes, ``{cnnbook.data path: sha256}`` (the course's table keys), for the loader."""
@@ -199,6 +233,8 @@ def build(folder: Path, per_class: int = 6, seed: int = 0) -> dict[str, str]:
     by_origin = files(per_class, seed)
     keys = {origin: path for entries in data._REMOTE.values() for path, origin, _ in entries}
     keys.update({origin: path for path, origin in canvases.PETS})
+    for (name, include_top), (path, origin) in data._WEIGHTS.items():
+        by_origin[origin], keys[origin] = _legacy_weights(name, include_top, seed), path
     hashes = {}
     for origin, payload in by_origin.items():
         target = folder / relative_path(origin)
@@ -216,16 +252,32 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(folder: Path, delay: float = 0.0):
+def serve(folder: Path, delay: float = 0.0, stall: float = 0.0):
     """Serve ``folder`` on 127.0.0.1 (a free port) in a thread; yield its address. ``delay`` seconds before each
-    reply (a slow network)."""
+    reply (a slow network); ``stall`` seconds of silence after the headers and the first half of each file (a
+    transfer that stalls half way; the server ends its stalls when it is closed)."""
     import time
+
+    closing = threading.Event()
 
     class Handler(_Quiet):
         def do_GET(self):
             if delay:
                 time.sleep(delay)
-            super().do_GET()
+            if not stall:
+                return super().do_GET()
+            path = Path(self.translate_path(self.path))
+            if not path.is_file():
+                return super().do_GET()
+            payload = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[:len(payload) // 2])
+            self.wfile.flush()
+            closing.wait(stall)            # the rest never comes while the client waits
+
+    Handler.protocol_version = "HTTP/1.0"
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                              functools.partial(Handler, directory=str(folder)))
@@ -234,6 +286,7 @@ def serve(folder: Path, delay: float = 0.0):
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        closing.set()
         server.shutdown()
         server.server_close()
 

@@ -15,6 +15,11 @@ profile, the backend and the Keras/TensorFlow versions (``_build/cache/``; ``--n
 the longest first (the seconds of the last report, else ``coursetools/runtimes.json``), so that the workers end
 together: in discovery order the longest lesson (chapter 9) started last and one worker idled at the end.
 
+Test mirror (issue 39): ``--profile full --mirror`` runs the ``full`` profile without the network, against a test
+mirror of every ``full`` download (``coursetools/mirror.py``) built in a temporary folder and served on 127.0.0.1,
+with the smoke knob ``CNNBOOK_SMOKE=1`` (``cnnbook.profiles``: ``full`` code paths at no more than the ``sample``
+sizes, accuracy thresholds reported rather than asserted) and a temporary download cache. Nothing is cached.
+
 Threads: each kernel computes on ``--threads`` threads (default 1: TensorFlow's intra-op pool and OpenMP), whatever
 ``--jobs`` is. Two kernels with TensorFlow's default pools (one thread a core each) on a 2-core machine fight for the
 cores; and a seeded run's numbers depend on the thread count, so the executed lessons (and the outputs committed from
@@ -24,6 +29,7 @@ them) are the same at any ``--jobs``. The thread count is part of the cache key.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -179,6 +185,9 @@ def _execute(src: Path, dst: Path, profile: str, kind: str, cell_timeout: int) -
                             log_output=False, request_save_on_cell_execute=False)
     except pm.PapermillExecutionError as exc:
         return f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # a cell over --cell-timeout, a dead kernel: one line, not the traceback's last
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return f"{type(exc).__name__}: {first}"
     return ""
 
 
@@ -342,6 +351,32 @@ def run(paths: list[Path], profile: str, out_dir: Path, report: Path, cell_timeo
     return results
 
 
+#: Images per class of the test mirror that ``--mirror`` builds (``coursetools.mirror.build``): enough for each
+#: notebook's largest fixed draws (chapter 7's exercise takes 100 labelled images a class), few enough to train on.
+MIRROR_PER_CLASS = 80
+
+
+@contextlib.contextmanager
+def test_mirror(per_class: int = MIRROR_PER_CLASS):
+    """Build the test mirror in a temporary folder, serve it on 127.0.0.1 and set, for this process and the kernels
+    it starts, the variables that point the course at it, the smoke knob and a temporary download cache."""
+    from coursetools import mirror
+
+    with tempfile.TemporaryDirectory(prefix=f"{mirror.FOLDER_NAME}-") as tmp:
+        folder = Path(tmp) / mirror.FOLDER_NAME
+        mirror.build(folder, per_class=per_class)
+        with mirror.serve(folder) as address:
+            env = {**mirror.environment(address, folder), "CNNBOOK_SMOKE": "1",
+                   "CNNBOOK_CACHE": str(Path(tmp) / "cache")}
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            try:
+                yield env
+            finally:
+                for k, v in saved.items():
+                    os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line of the runner; see the module docstring."""
     argv = sys.argv[1:] if argv is None else argv
@@ -362,15 +397,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true", help="execute every notebook, even unchanged ones")
     parser.add_argument("--kinds", default="lesson,source,student",
                         help="which notebooks of the course to run by default (comma-separated)")
+    parser.add_argument("--mirror", action="store_true",
+                        help="with --profile full: download from a local test mirror, at smoke-test sizes (CI)")
     args = parser.parse_args(argv)
+    if args.mirror:
+        if args.profile != "full":
+            print("runner: --mirror runs the full profile: add --profile full", file=sys.stderr)
+            return 2
+        with test_mirror():
+            return _main(args, cache=False)
+    return _main(args)
+
+
+def _main(args, cache: bool = True) -> int:
+    """Run what the parsed command line ``args`` asks for; the exit status."""
     try:
         root = repo_root()
         kinds = set(args.kinds.split(","))
         paths = args.notebooks or [p for p in discover(root) if kind_of(p, root) in kinds]
         suffix = "" if args.backend == "tensorflow" else f"-{args.backend}"
+        suffix += "-full-mirror" if getattr(args, "mirror", False) else ""   # never over the sample run's copies
         results = run(paths, args.profile, args.out or root / "_build" / f"executed{suffix}",
                       args.report or root / "_build" / "reports" / f"timings{suffix}.json", args.cell_timeout, root,
-                      args.backend, None if args.no_cache else root / "_build" / "cache", args.jobs, args.threads)
+                      args.backend, None if args.no_cache or not cache else root / "_build" / "cache", args.jobs,
+                      args.threads)
     except (RunnerError, FileNotFoundError) as exc:
         print(f"runner: {exc}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ def served(built, monkeypatch):
 def test_the_mirror_has_every_full_file_with_its_own_checksum(built):
     folder, hashes = built
     expected = {path for entries in data._REMOTE.values() for path, _, _ in entries} | {p for p, _ in canvases.PETS}
+    expected |= {path for path, _ in data._WEIGHTS.values()}
     assert set(hashes) == expected
     for entries in data._REMOTE.values():
         for path, origin, _ in entries:
@@ -176,3 +178,54 @@ def test_a_cache_folder_that_cannot_be_written_is_reported_not_replaced(served, 
     with pytest.raises(PermissionError) as error:
         data.load("mnist", "full", cache_dir=target, verbose=False)
     assert str(target) in str(error.value) and "CNNBOOK_CACHE" in str(error.value)
+
+
+def test_a_stalled_transfer_times_out_and_names_the_file_the_address_the_profile_and_the_sample_profile(
+        built, tmp_path, monkeypatch):
+    # Oracle: the server sends the headers and half of the file, then nothing; the course's timeout must end the
+    # wait (a download with no timeout would hang for the whole stall) and the next run must fetch the whole file
+    folder, _ = built
+    monkeypatch.setenv(data.TIMEOUT_ENV, "1")
+    cache = tmp_path / "cache"
+    with mirror.serve(folder, stall=60) as address:
+        for name, value in mirror.environment(address, folder).items():
+            monkeypatch.setenv(name, value)
+        start = time.monotonic()
+        with pytest.raises(data.DownloadError) as error:
+            data.load("mnist", "full", cache_dir=cache, verbose=False)
+        waited = time.monotonic() - start
+    assert waited < 15, f"the stalled download was given up after {waited:.0f} s, not about 1 s"
+    message = str(error.value)
+    for needle in ("mnist.npz", address, "'full'", "'sample'", "stalled", data.TIMEOUT_ENV):
+        assert needle in message, (needle, message)
+    assert not (cache / "datasets" / "mnist.npz").exists()          # the half file is not kept as if whole
+    with mirror.serve(folder) as address:
+        monkeypatch.setenv(data.MIRROR_ENV, address)
+        assert len(data.load("mnist", "full", cache_dir=cache, verbose=False).x_test) == 60
+
+
+def test_the_timeout_setting_is_checked(monkeypatch):
+    monkeypatch.setenv(data.TIMEOUT_ENV, "soon")
+    with pytest.raises(ValueError, match=data.TIMEOUT_ENV):
+        data.download_timeout()
+    monkeypatch.delenv(data.TIMEOUT_ENV)
+    assert data.download_timeout() == data.DOWNLOAD_TIMEOUT
+
+
+def test_keras_applications_weights_come_from_the_mirror_with_the_real_layer_names_and_shapes(served, built,
+                                                                                                tmp_path):
+    # Oracle: Keras's own VGG16 (weights=None) for the names and shapes, and h5py reading the mirror's file for the
+    # values that loading must put into the model
+    import h5py
+    import keras
+
+    path = data.application_weights("VGG16", include_top=False, cache_dir=tmp_path / "cache")
+    assert path == tmp_path / "cache" / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    model = keras.applications.VGG16(weights=str(path), include_top=False)
+    with h5py.File(path, "r") as f:
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["layer_names"]]
+        assert names == [l.name for l in model.layers if l.weights]
+        stored = f["block5_conv3"]["block5_conv3/kernel:0"][()]
+    np.testing.assert_array_equal(model.get_layer("block5_conv3").get_weights()[0], stored)
+    with pytest.raises(ValueError, match="VGG16"):
+        data.application_weights("ResNet50")
