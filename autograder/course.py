@@ -180,6 +180,7 @@ def _start_scorer(work: Path, assignment: str, cache: Path | None = None) -> sub
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                                   start_new_session=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     (folder / "pid").write_text(str(scorer.pid))   # score_remote stops waiting for a scorer that has exited
+    scorer.socket = str(folder / "s")   # what each grading asks (its last argument is the cache, not the socket)
     return scorer
 
 
@@ -455,7 +456,7 @@ def autograde(course: Path, assignment: str, jobs: int = 1, profile: str = "samp
         else:
             pool = ThreadPoolExecutor(max_workers=limits["jobs"])
             futures = {pool.submit(_grade_one, course, assignment, s, work / str(index[s]), limits, isolate,
-                                   scorer and scorer.args[-1], profile): s for s in todo}
+                                   scorer and scorer.socket, profile): s for s in todo}
             finished = as_completed(futures)
         try:
             for future in finished:   # merged as each ends, by this thread alone: the only writer of the gradebook

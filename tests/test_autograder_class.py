@@ -143,3 +143,34 @@ def test_a_local_dask_cluster_gives_the_gradebook_of_one_machine(released, tmp_p
     assert {r.student: r.score for r in results} == expected
     for student in expected:   # the head wrote every autograded notebook the workers made
         assert (spread / "autograded" / student / ASSIGNMENT / NOTEBOOK).is_file()
+
+
+@pytest.mark.slow
+def test_every_grading_of_a_batch_is_handed_the_socket_its_scorer_binds(released, tmp_path, monkeypatch):
+    """Oracle: the file system — what each grading is told to ask must be a Unix socket once the batch's scorer
+    (python -m autograder.scorer) has imported Keras. (It once was the scorer's cache folder: every nbgrader process
+    then found no scorer and imported TensorFlow itself, about 5 CPU-s a submission, and nothing failed.)"""
+    import stat
+
+    root = fresh_course(released, tmp_path / "course")
+    inbox = tmp_path / "lms"
+    expected = submissions(root, inbox)
+    for student in ("ben", "cat", "dan"):
+        (inbox / f"{student}_{NOTEBOOK}").unlink()
+        expected.pop(student)
+    course.collect(root, ASSIGNMENT, inbox)
+    monkeypatch.setattr(course.preprocessors, "needs_keras", lambda checks: True)   # chapter 1 needs no scorer
+    real, handed = course._grade_one, []
+
+    def grade_one(*args):
+        path = args[6]
+        deadline = time.monotonic() + 180
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        handed.append((path, os.path.exists(path) and stat.S_ISSOCK(os.stat(path).st_mode)))
+        return real(*args)
+
+    monkeypatch.setattr(course, "_grade_one", grade_one)
+    results = course.autograde(root, ASSIGNMENT, jobs=1, show_progress=False, **LIMITS)
+    assert handed and all(is_socket for _, is_socket in handed), handed
+    assert {r.student: r.score for r in results} == expected
