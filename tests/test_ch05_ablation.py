@@ -5,7 +5,7 @@ the script itself, re-run here on its reduced configuration (seeded, TensorFlow 
 compared with the reduced numbers the same script stored beside the full ones; Keras's ``count_params`` of the
 networks ``cnnbook.models.deep_cnn`` builds for the full configuration; and the issue's requirements on the full
 run (four variants, three or more depths, the deepest with at least 20 weight layers, three or more seeds, shallow
-networks that learn the MNIST validation digits).
+networks that reach 98 % on MNIST or 88 % on Fashion-MNIST).
 """
 
 import json
@@ -25,12 +25,12 @@ def test_full_run_is_complete_and_meets_the_issue():
     assert cells == {(v, d, s) for v in ablation.VARIANTS for d in config["depths"] for s in config["seeds"]}
     assert len(rows) == len(cells)
     assert len(config["depths"]) >= 3 and len(config["seeds"]) >= 3 and max(config["depths"]) + 1 >= 20
-    # the shallow networks learn the digits (issue 35 asks for 98 %; the stored run, width 16 and five epochs within
-    # the script's CPU budget, reaches 95-97 %: this bound guards that level, the lesson states the numbers)
+    # the shallow networks do the task well: issue 35 asks for 98 % on MNIST or 88 % on Fashion-MNIST (mean of the seeds)
+    target = {"mnist": 0.98, "fashion_mnist": 0.88}[config["data"]]
     shallow = min(config["depths"])
     for variant in ablation.VARIANTS:
         accuracy = np.mean([r["val_accuracy"] for r in rows if r["variant"] == variant and r["depth"] == shallow])
-        assert accuracy >= 0.95, f"{variant} at depth {shallow}: {accuracy:.3f} on the validation digits"
+        assert accuracy >= target, f"{variant} at depth {shallow}: {accuracy:.3f} on the validation images"
     for r in rows:
         assert len(r["epoch_loss"]) == config["epochs"] and 0 <= r["train_accuracy"] <= 1
 
