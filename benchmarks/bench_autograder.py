@@ -3,11 +3,13 @@
     nice -n 10 .venv/bin/python benchmarks/bench_autograder.py [--batch 4] [--jobs 2] [--assignment ch05_architectures]
 
 Builds a course in a temporary folder, releases it, makes BATCH submissions of ASSIGNMENT from its solution (every
-one correct, so every cell runs in full), times one submission alone (--jobs 1), then the whole batch with --jobs,
-and prints both figures with the machine's core count and load, and the share of the trusted step (the
-TrustedChecks preprocessor, read from nbgrader's log), and the CPU seconds each took (``cpu_seconds``: what other
-work on a shared machine cannot inflate). Targets (issues 13 and 32): one submission alone at most 30 s on a 2-core
-machine; a batch at least 4 submissions a minute. Timing lives here, never in tests.
+one correct, so every cell runs in full; each answer cell starts with a comment naming its student, so that no two
+are the same program), times one submission alone (--jobs 1), then the whole batch with --jobs, and prints both
+figures with the machine's core count and load, and the share of the trusted step (the TrustedChecks preprocessor,
+read from nbgrader's log), and the CPU seconds each took (``cpu_seconds``: what other work on a shared machine
+cannot inflate; the warm re-run interpreters are stopped at the end of each phase, so that their imports and the
+re-runs they served count in it, and the batch starts with none warm). Targets (issues 13 and 32): one submission
+alone at most 30 s on a 2-core machine; a batch at least 4 submissions a minute. Timing lives here, never in tests.
 """
 
 from __future__ import annotations
@@ -35,8 +37,41 @@ def adopt_orphans() -> None:
         pass
 
 
+def stop_descendants() -> int:
+    """SIGKILL every process still running under this one once a phase has ended: only the warm re-run interpreters
+    (autograder/answer_rules/rerun.py ``Warm``) outlive a grading, adopted here (``adopt_orphans``). Their CPU time,
+    the re-runs they served included, counts in ``cpu_seconds`` only once they end and ``reap_orphans`` collects
+    them: left idle, they would carry one phase's re-runs into the next, or out of the measure altogether. The
+    batch then starts with none warm, as a batch does. Returns how many were stopped."""
+    import signal
+
+    me, parents = os.getpid(), {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    ours = []
+    for pid in parents:
+        seen, up = set(), parents.get(pid)
+        while up and up not in seen and up != me:
+            seen.add(up)
+            up = parents.get(up)
+        if up == me and pid != me:
+            ours.append(pid)
+    for pid in ours:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return len(ours)
+
+
 def reap_orphans(seconds: float = 3.0) -> None:
     """Collect the descendants that ended after their parents (called when no grading process is left running)."""
+    stop_descendants()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -49,19 +84,25 @@ def reap_orphans(seconds: float = 3.0) -> None:
 
 def cpu_seconds() -> float:
     """User and system CPU seconds of this process and of every descendant that has ended: the grading's own work,
-    whatever else loads the machine (a warm re-run interpreter still running when a phase ends is not in it yet)."""
+    whatever else loads the machine (``reap_orphans`` ends the warm re-run interpreters first, so theirs is in it)."""
     import resource
 
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def perfect_submission(course_dir: Path, assignment: str) -> dict[str, bytes]:
-    """Each released notebook of the assignment with its solution cells filled in from the source."""
+def perfect_submission(course_dir: Path, assignment: str, student: str = "") -> dict[str, bytes]:
+    """Each released notebook of the assignment with its solution cells filled in from the source; with ``student``,
+    each answer starts with a comment that names it, so that no two submissions of a batch are the same program
+    (as real ones are not: the grader may share the work of identical answer cells, chapter 7's re-run)."""
     from coursetools.release import fill_answers, solution_answers
 
+    def answers(path: Path) -> dict[str, str]:
+        found = solution_answers(path)
+        return {gid: (f"# {student}\n" + source) if student else source for gid, source in found.items()}
+
     return {rel.name: json.dumps(fill_answers(json.loads(rel.read_text()),
-                                              solution_answers(course_dir / "source" / assignment / rel.name))).encode()
+                                              answers(course_dir / "source" / assignment / rel.name))).encode()
             for rel in sorted((course_dir / "release" / assignment).glob("*.ipynb"))}
 
 
@@ -93,10 +134,9 @@ def main() -> None:
         root = Path(tmp) / "course"
         course.init(root)
         course.release(root, prepare=True)   # as `python -m autograder.course release` does
-        files = perfect_submission(root, args.assignment)
         inbox = Path(tmp) / "lms"
         for i in range(args.batch):
-            for name, data in files.items():
+            for name, data in perfect_submission(root, args.assignment, f"s{i:03d}").items():
                 (inbox / f"s{i:03d}" / args.assignment).mkdir(parents=True, exist_ok=True)
                 (inbox / f"s{i:03d}" / args.assignment / name).write_bytes(data)
         course.collect(root, args.assignment, inbox)

@@ -366,6 +366,75 @@ def test_ch07_the_grader_grades_its_own_rerun_and_flags_a_kernel_trained_on_more
     assert not any((ch07_cache / "ch07-rerun").iterdir())   # and leaves nothing behind in the course's cache
 
 
+def test_ch07_the_check_before_the_kernel_imports_no_tensorflow_in_the_graders_process():
+    # Oracle: sys.modules of a fresh interpreter after the pre-check, and the rule's own words for a cell reading
+    # x_new (the names the exercise forbids, read in answer_rules.violations' messages)
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from autograder.checks import ch07_transfer as c\n"
+        "from coursetools.release import solution_answers\n"
+        f"answers = solution_answers(__import__('pathlib').Path({str(source('ch07_transfer'))!r}))\n"
+        "honest = [c._quick_violations(answers[g]) for g in c.RERUN_CELLS]\n"
+        "wrong = c._quick_violations(answers['fine_tune'].replace('model.fit(x_few, y_few,', "
+        "'model.fit(x_new, y_new,'))\n"
+        "print(json.dumps([honest, wrong, 'keras' in sys.modules, 'tensorflow' in sys.modules]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    honest, wrong, keras_in, tf_in = json.loads(out.stdout.strip().splitlines()[-1])
+    assert honest == [[], [], []] and not keras_in and not tf_in, (honest, keras_in, tf_in)
+    assert wrong and all("uses `x_new`" in w or "uses `y_new`" in w for w in wrong), wrong
+
+
+def test_ch07_identical_answer_cells_share_one_rerun_folder_until_their_last_grading(tmp_path):
+    # Oracle: the folder's presence after each grading's +1 (before the kernel) and -1 (after its check)
+    module = trusted.load_checks("ch07_transfer")
+    folder = tmp_path / "ch07-rerun" / "key"
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"x")
+    module._users(folder, +1)
+    module._users(folder, +1)   # a second submission with the same cells
+    module._users(folder, -1)
+    assert (folder / "model.keras").exists()   # the second grading still needs it
+    module._users(folder, -1)
+    assert not folder.exists() and not any((tmp_path / "ch07-rerun").iterdir())
+    folder.mkdir()
+    module._users(folder, -1)   # a check with no re-run started before the kernel: removed at once
+    assert not folder.exists()
+
+
+@pytest.mark.skipif(not __import__("autograder.sandbox").sandbox.namespaces_available(),
+                    reason="warm re-runs need the sandbox's namespaces")
+def test_ch07_a_warm_interpreter_gone_just_before_a_job_is_started_again_not_replaced_by_a_cold_one(tmp_path):
+    # Oracle: the value the job computes, and the launcher's process id (a fresh warm interpreter, not None)
+    import signal
+    import time
+
+    from autograder.answer_rules import rerun
+
+    warm = rerun.Warm(("numpy",), 1000, 120, 16, ())   # slots of its own (no other test's), a loaded machine's start
+    out = warm.run("value = 1", [], [["=value", [], {}]], None, None, None, ())
+    assert out["results"][0]["value"] == 1
+    old = warm._pid(0)
+    os.kill(old, signal.SIGKILL)   # it exits (as after WARM_IDLE_S idle), its socket file left behind
+    for _ in range(100):
+        if warm._pid(0) is None:
+            break
+        time.sleep(0.05)
+    assert (warm.base / "0" / "sock").exists()
+    seen = []
+    real = rerun.Warm._pid
+    with pytest.MonkeyPatch.context() as patch:   # the grader's check ran just before it exited: it looked alive
+        patch.setattr(rerun.Warm, "_pid", lambda self, i: old if not seen.append(i) and len(seen) == 1
+                      else real(self, i))
+        out = warm.run("value = 2", [], [["=value", [], {}]], None, None, None, ())
+    assert out is not None and out["results"][0]["value"] == 2
+    assert warm._pid(0) not in (None, old)
+    warm._kill(0)
+
+
 #: Task 4's plausible wrong answers. The base left trainable and the whole model fit on the images: the ImageNet
 #: weights (and BatchNormalization's statistics) move, so it is no longer an ImageNet network under a new head.
 LITE0_UNFROZEN = """\

@@ -198,7 +198,8 @@ RERUN = {"model": calibration_model}
 def _rerun_folder(cache: Path, sources: list[str], profile: str) -> Path:
     """Where the re-run of ``sources`` keeps its model and result in the course's trusted cache: named by a hash of
     everything it depends on (the cells, the setup, the profile), so that a re-run started before the kernel
-    (``before_kernel``) is found by the check, and an identical program gives the identical model."""
+    (``before_kernel``) is found by the check, and an identical program gives the identical model: submissions of a
+    batch with identical cells share one re-run, and the folder goes when the last of them is checked (``_users``)."""
     setup, seed = trusted_setup(profile, cache)
     key = hashlib.sha256(json.dumps([sources, RERUN_SETUP, seed, profile, setup.name]).encode()).hexdigest()[:24]
     folder = cache / "ch07-rerun" / key
@@ -206,22 +207,72 @@ def _rerun_folder(cache: Path, sources: list[str], profile: str) -> Path:
     return folder
 
 
+def _users(folder: Path, change: int) -> None:
+    """Count the gradings that will read the re-run kept in ``folder`` (identical answer cells in one batch share it):
+    ``before_kernel`` adds one, the check takes its one away and removes the folder when no grading is left."""
+    with open(folder.parent.parent / "ch07-rerun-users.lock", "w") as lock:   # one for them all, held a moment
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = folder / "users"
+        try:
+            users = int(path.read_text())
+        except (OSError, ValueError):
+            users = 0
+        users += change
+        if users > 0:
+            path.write_text(str(users))
+        elif change < 0:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _kept(folder: Path) -> bool:
+    """Does ``folder`` hold a finished re-run: its result, and the model it saved unless the cells failed?"""
+    try:
+        out = json.loads((folder / "out.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return not isinstance(out, dict) or "failed" in out or (folder / "model.keras").is_file()
+
+
 def _early_rerun(sources: list[str], profile: str, cache: Path) -> None:
     folder = _rerun_folder(cache, sources, profile)
+    _users(folder, +1)
     with open(folder / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)   # the check waits on it
-        if not (folder / "out.json").is_file():
+        if not _kept(folder):
             out = start_rerun(sources, profile, cache, folder).result()
             (folder / "out.part").write_text(json.dumps(out))
             (folder / "out.part").replace(folder / "out.json")
+
+
+#: The modules whose dotted names ``_quick_violations`` resolves: those cheap to import (not Keras).
+QUICK_MODULES = {"np": "numpy", "numpy": "numpy", "math": "math"}
+
+
+def _quick_violations(source: str) -> list[str]:
+    """``answer_rules.violations`` as far as it goes without importing Keras (names, imports, forbidden attributes,
+    NumPy's dotted names): what ``before_kernel`` checks in the nbgrader process, which must not import TensorFlow
+    there (about 4 CPU-s, and the kernel's start waited for it). A cell that imports a module itself is left to the
+    check, which always runs the full rule before it uses a re-run's model; a re-run of cells that break the rule in a
+    way only the full rule sees is wasted work, never a score."""
+    import ast
+    import dataclasses
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ["does not parse"]
+    if any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in ast.walk(tree)):
+        return []
+    return answer_rules.violations(source, dataclasses.replace(RULE, modules=dict(QUICK_MODULES)))
 
 
 def before_kernel(notebook, cache: Path, profile: str = "sample"):
     """Start task 3's re-run in a background thread before the student's kernel starts (it needs only the answer
     cells' text and the trusted setup), so that it trains on the machine's other core while the kernel runs: the
     grader's step before the kernel calls it (``TrustedInputs``, with the course's trusted cache). The check then
-    finds its result (``_rerun_folder``), or waits for it. Nothing starts for cells that break the rule: the check
-    reports that. Returns the thread, or None."""
+    finds its result (``_rerun_folder``), or waits for it. Nothing starts for cells that break the rule as far as
+    it can be read here without importing Keras (``_quick_violations``): the check applies the whole rule and reports
+    it. Returns the thread, or None."""
     import threading
     import types
 
@@ -230,7 +281,7 @@ def before_kernel(notebook, cache: Path, profile: str = "sample"):
         sources = [tasks.answer(art, gid) for gid in RERUN_CELLS]
     except AssertionError:
         return None
-    if any(answer_rules.violations(source, RULE) for source in sources):
+    if any(_quick_violations(source) for source in sources):
         return None
     thread = threading.Thread(target=_early_rerun, args=(sources, profile, Path(cache)), daemon=True,
                               name="ch07-early-rerun")
@@ -252,11 +303,11 @@ def check_fine_tune(art) -> None:
         if art.cache is not None:   # a re-run started before the kernel (before_kernel) left its result there
             folder = _rerun_folder(Path(art.cache), sources, art.profile)
             lock = stack.enter_context(open(folder / "lock", "w"))
+            stack.callback(_users, folder, -1)   # removed once no other grading of the same cells needs it
             fcntl.flock(lock, fcntl.LOCK_EX)   # waits for that re-run if it is still training
-            stack.callback(shutil.rmtree, folder, ignore_errors=True)
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ch07-rerun-")))
-        done = (folder / "out.json").is_file()
+        done = _kept(folder)
         pending = None if done else start_rerun(sources, art.profile, art.cache, folder)
         # while the sandbox trains (one core): the kernel's two models, measured now and kept in ``art`` for the
         # flag below and for task 4's check, which then finds its measure done (about 3 s off each submission)
@@ -271,6 +322,10 @@ def check_fine_tune(art) -> None:
         if done:
             out = json.loads((folder / "out.json").read_text())
             pending = types.SimpleNamespace(result=lambda: out if isinstance(out, dict) else {"failed": "no result"})
+        elif art.cache is not None:   # kept for another grading of the same cells that is still running
+            out = pending.result()
+            (folder / "out.part").write_text(json.dumps(out))
+            (folder / "out.part").replace(folder / "out.json")
         model = trusted.load_model(rerun_model(pending, folder))
         value = heldout_model_accuracy(art, model)
     if isinstance(kernel, AssertionError):
