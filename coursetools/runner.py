@@ -360,21 +360,18 @@ MIRROR_PER_CLASS = 80
 def test_mirror(per_class: int = MIRROR_PER_CLASS):
     """Build the test mirror in a temporary folder, serve it on 127.0.0.1 and set, for this process and the kernels
     it starts, the variables that point the course at it, the smoke knob and a temporary download cache."""
+    from unittest import mock
+
+    from cnnbook.profiles import SMOKE_ENV
     from coursetools import mirror
 
     with tempfile.TemporaryDirectory(prefix=f"{mirror.FOLDER_NAME}-") as tmp:
         folder = Path(tmp) / mirror.FOLDER_NAME
         mirror.build(folder, per_class=per_class)
         with mirror.serve(folder) as address:
-            env = {**mirror.environment(address, folder), "CNNBOOK_SMOKE": "1",
-                   "CNNBOOK_CACHE": str(Path(tmp) / "cache")}
-            saved = {k: os.environ.get(k) for k in env}
-            os.environ.update(env)
-            try:
+            env = {**mirror.environment(address, folder), SMOKE_ENV: "1", "CNNBOOK_CACHE": str(Path(tmp) / "cache")}
+            with mock.patch.dict(os.environ, env):   # restored as it was on the way out
                 yield env
-            finally:
-                for k, v in saved.items():
-                    os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -405,21 +402,21 @@ def main(argv: list[str] | None = None) -> int:
             print("runner: --mirror runs the full profile: add --profile full", file=sys.stderr)
             return 2
         with test_mirror():
-            return _main(args, cache=False)
+            return _main(args)
     return _main(args)
 
 
-def _main(args, cache: bool = True) -> int:
+def _main(args) -> int:
     """Run what the parsed command line ``args`` asks for; the exit status."""
     try:
         root = repo_root()
         kinds = set(args.kinds.split(","))
         paths = args.notebooks or [p for p in discover(root) if kind_of(p, root) in kinds]
         suffix = "" if args.backend == "tensorflow" else f"-{args.backend}"
-        suffix += "-full-mirror" if getattr(args, "mirror", False) else ""   # never over the sample run's copies
+        suffix += "-full-mirror" if args.mirror else ""   # never over the sample run's copies, never cached
         results = run(paths, args.profile, args.out or root / "_build" / f"executed{suffix}",
                       args.report or root / "_build" / "reports" / f"timings{suffix}.json", args.cell_timeout, root,
-                      args.backend, None if args.no_cache or not cache else root / "_build" / "cache", args.jobs,
+                      args.backend, None if args.no_cache or args.mirror else root / "_build" / "cache", args.jobs,
                       args.threads)
     except (RunnerError, FileNotFoundError) as exc:
         print(f"runner: {exc}", file=sys.stderr)

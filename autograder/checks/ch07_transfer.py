@@ -233,15 +233,20 @@ def _kept(folder: Path) -> bool:
     return not isinstance(out, dict) or "failed" in out or (folder / "model.keras").is_file()
 
 
+def _keep(folder: Path, out) -> None:
+    """Keep a finished re-run's result in ``folder`` for the gradings that read it (:func:`_kept`), whole or not at
+    all: written beside and renamed into place."""
+    (folder / "out.part").write_text(json.dumps(out))
+    (folder / "out.part").replace(folder / "out.json")
+
+
 def _early_rerun(sources: list[str], profile: str, cache: Path) -> None:
     folder = _rerun_folder(cache, sources, profile)
     _users(folder, +1)
     with open(folder / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)   # the check waits on it
         if not _kept(folder):
-            out = start_rerun(sources, profile, cache, folder).result()
-            (folder / "out.part").write_text(json.dumps(out))
-            (folder / "out.part").replace(folder / "out.json")
+            _keep(folder, start_rerun(sources, profile, cache, folder).result())
 
 
 #: The modules whose dotted names ``_quick_violations`` resolves: those cheap to import (not Keras).
@@ -323,9 +328,7 @@ def check_fine_tune(art) -> None:
             out = json.loads((folder / "out.json").read_text())
             pending = types.SimpleNamespace(result=lambda: out if isinstance(out, dict) else {"failed": "no result"})
         elif art.cache is not None:   # kept for another grading of the same cells that is still running
-            out = pending.result()
-            (folder / "out.part").write_text(json.dumps(out))
-            (folder / "out.part").replace(folder / "out.json")
+            _keep(folder, pending.result())
         model = trusted.load_model(rerun_model(pending, folder))
         value = heldout_model_accuracy(art, model)
     if isinstance(kernel, AssertionError):
