@@ -108,6 +108,22 @@ def metrics(models, anchors, one_test, test):
     return out
 
 
+def segmenter(keras, name, seg, seg_val, epochs, batch=BATCH, verbose=0):
+    """Build and train chapter 9's U-Net (``name`` "unet") or the same network without skips ("fcn") on the canvases
+    ``seg`` (validation ``seg_val``), digit pixels weighted DIGIT_WEIGHT; return (model, history). The seed is the
+    caller's (``keras.utils.set_random_seed`` just before)."""
+    from cnnbook import detection
+
+    weights = lambda c: np.where(c.masks > 0, DIGIT_WEIGHT, 1.0)  # noqa: E731
+    model = detection.unet(skips=name == "unet")
+    model.compile(optimizer=_optimizer(keras, epochs * -(-len(seg.images) // batch)),
+                  loss="sparse_categorical_crossentropy")
+    history = model.fit(seg.images[..., None], seg.masks, sample_weight=weights(seg), epochs=epochs,
+                        batch_size=batch, verbose=verbose,
+                        validation_data=(seg_val.images[..., None], seg_val.masks, weights(seg_val)))
+    return model, history
+
+
 def train(plan=FULL, verbose=0, names=tuple(FULL)):
     """Train the models ``names`` of ``plan`` ({name: (canvases, epochs)}); return (models, anchors, histories).
 
@@ -126,7 +142,6 @@ def train(plan=FULL, verbose=0, names=tuple(FULL)):
     anchors = iou_kmeans(detection.to_centers(np.concatenate(many.boxes))[:, 2:], ANCHORS)
     anchors = anchors[np.argsort(anchors.prod(1))]                     # small to large
     encode = lambda c: np.stack([detection.encode_grid(b, l, 8, anchors, 10) for b, l in zip(c.boxes, c.labels)])  # noqa: E731
-    weights = lambda c: np.where(c.masks > 0, DIGIT_WEIGHT, 1.0)  # noqa: E731
     for name in names:
         n, epochs = plan[name]
         steps = epochs * -(-n // BATCH)
@@ -140,20 +155,17 @@ def train(plan=FULL, verbose=0, names=tuple(FULL)):
                           "box": "mse"}, loss_weights={"digit": 1.0, "box": 100.0})
             x, y = one.images[..., None], {"digit": labels, "box": boxes}
             val = (one_val.images[..., None], {"digit": val_labels, "box": val_boxes})
-            fit = {}
         elif name == "detector":
             many_val = canvases.make_canvases(*val_digits, 500, seed=104)
             model = detection.grid_detector(len(anchors))
             model.compile(optimizer=_optimizer(keras, steps), loss=detection.detector_loss())
-            x, y, val, fit = many.images[..., None], encode(many), (many_val.images[..., None], encode(many_val)), {}
+            x, y, val = many.images[..., None], encode(many), (many_val.images[..., None], encode(many_val))
         else:
             seg = canvases.make_canvases(*train_digits, n, seed=105)
             seg_val = canvases.make_canvases(*val_digits, 500, seed=106)
-            model = detection.unet(skips=name == "unet")
-            model.compile(optimizer=_optimizer(keras, steps), loss="sparse_categorical_crossentropy")
-            x, y, fit = seg.images[..., None], seg.masks, {"sample_weight": weights(seg)}
-            val = (seg_val.images[..., None], seg_val.masks, weights(seg_val))
-        history = model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=verbose, validation_data=val, **fit)
+            model, history = segmenter(keras, name, seg, seg_val, epochs, verbose=verbose)
+        if name in ("localizer", "detector"):   # the segmenters were trained by segmenter()
+            history = model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=verbose, validation_data=val)
         histories[name] = {m: [round(float(v), 6) for v in vs] for m, vs in history.history.items()}
         models[name] = model
     return models, anchors, histories
@@ -165,7 +177,7 @@ def seeds_comparison(plan=SEEDS_PLAN, verbose=0, test=None):
     Returns {"plan": plan, "unet": {...}, "fcn": {...}}, each model's entry holding one list per quantity with one
     number per seed (in the order of ``plan["seeds"]``): "mean_iou", "pixel_accuracy", "cpu_seconds", and the
     per-epoch curves "loss" and "val_loss" (a list of lists). Same code and settings as ``train`` for the
-    segmenters; only the budget (canvases, epochs, batch) and the seed change.
+    segmenters (:func:`segmenter`); only the budget (canvases, epochs, batch) and the seed change.
     """
     import keras
     import tensorflow as tf
@@ -177,19 +189,12 @@ def seeds_comparison(plan=SEEDS_PLAN, verbose=0, test=None):
     test = heldout()[1] if test is None else test
     seg = canvases.make_canvases(digits.x_train, digits.y_train, plan["canvases"], seed=105)
     seg_val = canvases.make_canvases(digits.x_val, digits.y_val, 500, seed=106)
-    weights = lambda c: np.where(c.masks > 0, DIGIT_WEIGHT, 1.0)  # noqa: E731
-    batch = plan.get("batch", BATCH)
-    steps = plan["epochs"] * -(-plan["canvases"] // batch)
     out = {"plan": plan}
     for seed in plan["seeds"]:
         for name in ("unet", "fcn"):
             start = time.process_time()
             keras.utils.set_random_seed(seed)
-            model = detection.unet(skips=name == "unet")
-            model.compile(optimizer=_optimizer(keras, steps), loss="sparse_categorical_crossentropy")
-            history = model.fit(seg.images[..., None], seg.masks, sample_weight=weights(seg), epochs=plan["epochs"],
-                                batch_size=batch, verbose=verbose,
-                                validation_data=(seg_val.images[..., None], seg_val.masks, weights(seg_val)))
+            model, history = segmenter(keras, name, seg, seg_val, plan["epochs"], plan.get("batch", BATCH), verbose)
             masks = model.predict(test.images[..., None], verbose=0).argmax(-1)
             entry = out.setdefault(name, {})
             for key, value in (("mean_iou", detection.mean_iou(test.masks, masks, 11)),
