@@ -11,6 +11,12 @@ for the nested base (keras-team/keras#20285), so a trainable BN layer inside it 
 from __future__ import annotations
 
 import math
+from pathlib import Path
+
+#: Chapter 7's exercise: the weights of the small CNN its setup cell trains on digits 0-4 (``sample`` profile), made
+#: once by ``python -m coursetools.train_ch07_base`` from the same lines, seed and data; the cell loads them instead of
+#: spending 7 CPU-seconds of every run and every graded submission on the same training.
+DIGIT_SOURCE_WEIGHTS = Path(__file__).resolve().parent / "data" / "ch07_digit_source.weights.h5"
 
 #: Backbones of the chapter: ``keras.applications`` name -> (module with ``preprocess_input``, default input shape).
 BACKBONES = {

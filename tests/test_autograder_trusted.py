@@ -210,6 +210,26 @@ def test_ch07_a_warm_rerun_interpreter_keeps_nothing_of_one_job_for_the_next(tmp
     warm._kill(0)
 
 
+def test_a_cell_that_never_ends_is_run_once_and_a_call_that_hangs_is_not_remembered(monkeypatch):
+    # Oracle: the re-runs actually launched (rerun._run_once, counted) and what each call returns by itself. Chapter 1's
+    # corpus case `infiniteloop` re-ran for the full timeout once per test cell before this was remembered.
+    from autograder.answer_rules import rerun
+
+    launched = []
+    real = rerun._run_once
+    monkeypatch.setattr(rerun, "_run_once", lambda source, *a, **k: launched.append(source) or real(source, *a, **k))
+    monkeypatch.setattr(rerun, "_NEVER_ENDED", {})
+    never_ends = "def f(x):\n    return x\nwhile True:\n    pass\n"
+    for calls in ([["f", [1], {}]], [["f", [2], {}]]):
+        assert rerun.run(never_ends, [], calls, timeout=3) == {"failed": "your answer cell, run alone, took longer "
+                                                                         "than 3 s"}
+    assert launched == [never_ends]                  # the second job was answered without running it again
+    hangs_on_one = "import time\ndef f(x):\n    if x:\n        time.sleep(60)\n    return x\n"
+    assert "took longer than 3 s" in rerun.run(hangs_on_one, [], [["f", [1], {}]], timeout=3)["failed"]
+    assert rerun.run(hangs_on_one, [], [["f", [0], {}]], timeout=3) == {"results": [{"value": 0}]}
+    assert launched == [never_ends, hangs_on_one, hangs_on_one]   # a call that hangs is not the cell's fault
+
+
 def test_chapter7_names_an_honest_answer_that_calibration_runs_on_x_few_alone():
     # Oracle: the exercise's rule (50 labels: x_few, y_few; x_val for validation only), read in the source below
     task = trusted.load_checks("ch07_transfer").TASKS["fine_tuned"]

@@ -6,10 +6,13 @@ formulas k*k*c_in*c_out + c_out and 4*c (gamma, beta, mean, variance) written ou
 and the moving statistics of BatchNormalization read before and after a training-mode forward pass.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
+ROOT = Path(__file__).resolve().parents[1]
 
 from cnnbook import counting, grading, transfer  # noqa: E402
 
@@ -287,3 +290,25 @@ def test_a_frozen_base_keeps_bn_in_inference_mode_with_or_without_training_false
     assert transfer.batch_norm_in_inference(model, x)
     base.trainable = True
     assert not transfer.batch_norm_in_inference(model, x)
+
+
+@pytest.mark.slow
+def test_the_exercises_shipped_digit_base_is_what_its_setup_cells_lines_train():
+    # Oracle: the setup cell's own lines trained again (coursetools/train_ch07_base.py --check, one thread, the seed,
+    # epochs and batch read here from the cell), compared by what the two models predict on the validation digits
+    import json
+    import subprocess
+    import sys
+
+    from coursetools import train_ch07_base as script
+
+    cells = json.loads((ROOT / "solutions" / "ch07_transfer" / "ch07_transfer_exercises.ipynb").read_text())["cells"]
+    setup = next("".join(c["source"]) for c in cells if c["metadata"].get("nbgrader", {}).get("grade_id") == "setup")
+    assert f"keras.utils.set_random_seed({script.SEED})" in setup
+    assert f"epochs={script.EPOCHS}, batch_size={script.BATCH}" in setup and str(script.SOURCE_CLASSES) in setup
+    assert "source_model.load_weights(transfer.DIGIT_SOURCE_WEIGHTS)" in setup
+    assert transfer.DIGIT_SOURCE_WEIGHTS == script.WEIGHTS and script.WEIGHTS.is_file()
+    proc = subprocess.run([sys.executable, "-m", "coursetools.train_ch07_base", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert "same class on" in proc.stdout

@@ -62,6 +62,7 @@ def _child(job_path: str, result_path: str) -> None:
     except BaseException as exc:  # the cell does not run alone
         Path(result_path).write_text(json.dumps({"failed": f"{type(exc).__name__}: {exc}"[:500]}))
         return
+    Path(job_path).with_name(RAN).touch()   # the cell itself ended: a timeout from here on is a call's (``_run``)
     for name, filename in job.get("save", {}).items():   # a model the cell trained, for the grader to measure
         try:
             import keras
@@ -161,13 +162,51 @@ def _finish(folder: Path, err: bytes, save, keep, also_keep) -> dict:
     return out
 
 
-def _timed_out(timeout: float) -> dict:
-    return {"failed": f"your answer cell, run alone, took longer than {timeout:g} s"}
+def _timed_out(timeout: float, folder: Path | None = None) -> dict:
+    """The RESULT of a job stopped at its timeout; ``NEVER_ENDED`` set when the cell itself had not ended (no ``RAN``
+    marker in the job's ``folder``), before any call of the grader's."""
+    out = {"failed": f"your answer cell, run alone, took longer than {timeout:g} s"}
+    if folder is not None and not (folder / RAN).exists():
+        out[NEVER_ENDED] = True
+    return out
+
+
+#: The marker file ``_child`` writes beside the job once the answer cell itself has run, before the grader's calls.
+RAN = "cell-ran"
+NEVER_ENDED = "cell_never_ended"
+#: Jobs whose answer cell itself never ended within the timeout, by ``_job_key``: the same cell on the same setup
+#: and files would run past it again, whatever the calls, so it is answered from here (a conv2d cell that ends in
+#: ``while True: pass`` cost chapter 1's grader a minute for each of its four test cells). A cell that ends but whose
+#: function hangs on some calls is not kept: other calls may still return.
+_NEVER_ENDED: dict[str, dict] = {}
+
+
+def _job_key(source: str, setup: list[str], files: dict | None, save: dict | None, timeout: float, memory_mb: int,
+             threads: int) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps([source, setup, save or {}, timeout, memory_mb, threads]).encode())
+    for name, data in sorted((files or {}).items()):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
 
 
 def _run(source: str, setup: list[str], calls: list, *, timeout: float = 120, memory_mb: int = 3072,
          hide: tuple = (), files: dict | None = None, save: dict | None = None, keep: Path | None = None,
          also_keep: tuple = (), file_mb: int = 16, threads: int = 1, warm: tuple = ()) -> dict:
+    key = _job_key(source, setup, files, save, timeout, memory_mb, threads)
+    if key in _NEVER_ENDED:
+        return dict(_NEVER_ENDED[key])
+    out = _run_once(source, setup, calls, timeout=timeout, memory_mb=memory_mb, hide=hide, files=files, save=save,
+                    keep=keep, also_keep=also_keep, file_mb=file_mb, threads=threads, warm=warm)
+    if out.pop(NEVER_ENDED, False):
+        _NEVER_ENDED[key] = dict(out)
+    return out
+
+
+def _run_once(source: str, setup: list[str], calls: list, *, timeout: float, memory_mb: int, hide: tuple,
+              files: dict | None, save: dict | None, keep: Path | None, also_keep: tuple, file_mb: int,
+              threads: int, warm: tuple) -> dict:
     if warm and threads == 1:
         out = Warm(tuple(warm), memory_mb, timeout, file_mb, tuple(hide)).run(source, setup, calls, files, save,
                                                                                keep, also_keep)
@@ -185,7 +224,7 @@ def _run(source: str, setup: list[str], calls: list, *, timeout: float = 120, me
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.communicate()
-            return _timed_out(timeout)
+            return _timed_out(timeout, Path(tmp))
         finally:
             try:
                 os.killpg(proc.pid, 9)   # nothing it started outlives it
@@ -328,7 +367,7 @@ class Warm:
                     answer = conn.recv(16)
             except socket.timeout:
                 self._kill(i)
-                return _timed_out(self.timeout)
+                return _timed_out(self.timeout, job)
             except OSError:
                 answer = b""
             if answer == b"done":
