@@ -52,11 +52,13 @@ graphviz-deps:
 
 ## test: set up, run the lessons and student notebooks once (through the runner's cache: what `make all` ran is
 ## reused), then the suite on $(JOBS) pytest-xdist workers, each test module whole on one worker (its module fixtures
-## built once). The exercise sources are not run here: tests/test_autograder_chapters.py grades each one through the
-## real grader (every visible and hidden test), which is a stronger run of the same notebook.
+## built once), the heaviest modules first (tests/conftest.py; --no-loadscope-reorder keeps that order instead of
+## xdist's order by test count). The exercise sources are not run here in `sample`: tests/test_autograder_chapters.py
+## grades each one through the real grader (every visible and hidden test), which is a stronger run of the same
+## notebook; tests/test_full_notebooks.py runs every lesson and exercise source in `full` against the test mirror.
 test: setup browser-deps
 	$(PY) -m coursetools.runner --profile sample --jobs $(RUN_JOBS) --backend $(BACKEND) --kinds lesson,student
-	$(PY) -m pytest -q -n $(JOBS) --dist loadfile
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 ## compat: run every lesson and every exercise's visible tests on a supported stack (STACK=colab|pinned|latest|jax,
 ## BACKEND=tensorflow|jax|torch; coursetools/stacks.toml), in its own venv .venv-compat-STACK; PROFILE=full needs the

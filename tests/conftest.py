@@ -38,3 +38,18 @@ def built_site(repo, tmp_path_factory):
     shutil.copytree(repo / "book", executed / "book")
     index = site.build(repo, executed, tmp / "src", tmp / "out")
     return {"html": index.parent, "staging": tmp / "src"}
+
+
+#: The modules that cost minutes (measured, `make test` of 2026-12-07), heaviest first. pytest-xdist's `--dist
+#: loadfile` gives each worker one module, and another whenever at most two of its tests are left; `make test` passes
+#: --no-loadscope-reorder so that xdist keeps this order rather than sorting modules by their number of tests. So the
+#: full-profile run (about 13 minutes of one worker) starts at once and the light modules fill the gaps at the end,
+#: instead of a heavy module starting last and running alone.
+HEAVY_FIRST = ("test_full_notebooks.py", "test_autograder_chapters.py", "test_autograder_corpus.py",
+               "test_autograder_wrong_answers.py", "test_autograder.py", "test_autograder_class.py", "test_browser.py",
+               "test_detection.py", "test_ch05_ablation.py", "test_autograder_steps.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: each module keeps its order
