@@ -11,7 +11,9 @@ profile's sizes, so that all of them fit CI:
 - ``pick`` returns the ``full`` value with every whole number in it capped at the ``sample`` value in the same place
   (epochs, image counts, steps, image sides) and every sequence cut to the ``sample`` value's length (seeds);
   strings, floats, ``None`` and sequences holding a string stay those of ``full`` (which dataset, which colour mode
-  and its channels, which weights);
+  and its channels, which weights), except a *selection*: a list of names whose ``sample`` value is a shorter part of
+  the ``full`` one (chapter 3 counts 16 of the 40 ``keras.applications`` models in ``sample``, all 40 in ``full``)
+  gives the ``sample`` names, the same code on fewer items;
 - ``bands`` returns zeros: on the mirror's miniature data no accuracy means anything, so each threshold is printed
   (reported) and not asserted; the accuracy is still computed, so evaluation runs.
 
@@ -60,18 +62,27 @@ def pick(profile: str, *, sample, full):
 
 def capped(full, sample):
     """``full`` with each whole number capped at ``sample``'s in the same place and each sequence cut to
-    ``sample``'s length; anything else (strings, floats, None, a different structure, a sequence holding a string
-    such as ``("rgb", 3)``) is ``full``'s."""
+    ``sample``'s length, and a selection of names (``_is_selection``) replaced by ``sample``'s; anything else
+    (strings, floats, None, a different structure, a sequence holding a string such as ``("rgb", 3)``) is
+    ``full``'s."""
     if isinstance(full, bool) or isinstance(sample, bool):
         return full
     if isinstance(full, int) and isinstance(sample, int):
         return min(full, sample)
     if isinstance(full, (tuple, list, range)) and isinstance(sample, (tuple, list, range)):
+        if _is_selection(sample, full):
+            return type(full)(sample)   # fewer of the same items: a size, as a count of names
         if _has_text(full) or _has_text(sample):
             return full   # a choice such as ("rgb", 3) goes together: its number is no size
         kept = [capped(f, s) for f, s in zip(full, sample)]
         return type(full)(kept) if isinstance(full, (tuple, list)) else tuple(kept)
     return full
+
+
+def _is_selection(sample, full) -> bool:
+    """Whether ``sample`` is a list of names taken from ``full``'s longer list of names (a selection, not a choice)."""
+    names = all(isinstance(v, str) for v in sample) and all(isinstance(v, str) for v in full)
+    return names and 0 < len(sample) < len(full) and set(sample) <= set(full)
 
 
 def _has_text(value) -> bool:

@@ -65,7 +65,11 @@ def test_the_smoke_knob_caps_every_full_number_at_the_sample_one(monkeypatch):
              (dict(sample=("grayscale", 1), full=("rgb", 3)), ("rgb", 3), ("rgb", 3)),
              (dict(sample=(0.80, 0.85), full=(0.85, 0.88)), (0.85, 0.88), (0.85, 0.88)),
              (dict(sample=None, full="imagenet"), "imagenet", "imagenet"),
-             (dict(sample=600, full=60_000), 60_000, 600), (dict(sample=30, full=3), 3, 3)]
+             (dict(sample=600, full=60_000), 60_000, 600), (dict(sample=30, full=3), 3, 3),
+             (dict(sample=["VGG16", "ResNet50"], full=["ResNet50", "Xception", "VGG16"]),   # a selection of names
+              ["ResNet50", "Xception", "VGG16"], ["VGG16", "ResNet50"]),
+             (dict(sample=("shapes", "mnist"), full=("flowers", "cifar10", "mnist")),   # not taken from full: a choice
+              ("flowers", "cifar10", "mnist"), ("flowers", "cifar10", "mnist"))]
     monkeypatch.delenv(SMOKE_ENV, raising=False)
     for kwargs, full, _ in calls:
         assert pick("full", **kwargs) == full and pick("sample", **kwargs) == kwargs["sample"]

@@ -87,7 +87,9 @@ def check_cases(art, grade_id: str):
     source = tasks.enforce(art, "conv2d", RULE, {"conv2d"})
     cases = random_conv_cases(seed, count, **options)
     calls = [["conv2d", [_plain(x), _plain(w), _plain(b)], {"stride": s, "padding": p}] for x, w, b, s, p in cases]
-    results = tasks.run_alone(source, calls)
+    # the cell imports only NumPy and math, and an honest conv2d of nested Python loops does these cases in well
+    # under a second; a cell that never ends costs the grader RERUN_SECONDS once (answer_rules.rerun)
+    results = tasks.run_alone(source, calls, timeout=RERUN_SECONDS)
     rerun = {}
     for i, ((x, w, b, s, p), result) in enumerate(zip(cases, results)):
         what = (f"random case {i + 1}/{count}: x {x.shape}, w {w.shape}, bias {'yes' if b is not None else 'no'}, "
@@ -98,6 +100,7 @@ def check_cases(art, grade_id: str):
     art.notes = getattr(art, "notes", []) + tasks.disagreement(art, name, rerun)
 
 
+RERUN_SECONDS = 20   # the answer cell's re-run (tasks.run_alone's default is 60 s)
 KERAS = False   # no check here loads a model: trusted.warm_keras leaves TensorFlow unimported
 INPUTS = {name: (lambda gid=gid: inputs_of(gid)) for gid, (name, *_rest) in CASES.items()}
 CHECKS = {gid: (lambda art, gid=gid: check_cases(art, gid)) for gid in CASES}
