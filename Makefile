@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= sample
-JOBS ?= 2
+# pytest-xdist workers of `make test`: on 2 cores, 3 keep both busy (with 2, 1.85 cores were busy on average and the
+# suite took 20 min 15 s; many tests wait on kernels and subprocesses, benchmarks/RESULTS.md)
+JOBS ?= 3
 # notebooks the runner executes at once, one compute thread each: on 2 cores, 3 keep both busy (a kernel idles
 # between cells and while it starts); 2 left about a fifth of the CPU unused (README, "The two commands")
 RUN_JOBS ?= 3
