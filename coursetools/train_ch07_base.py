@@ -27,9 +27,11 @@ SOURCE_CLASSES = (0, 1, 2, 3, 4)
 
 
 def one_thread() -> None:
-    """The grader's sandbox settings (autograder/answer_rules/rerun._env), before TensorFlow is imported."""
-    os.environ.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1",
-                      TF_DETERMINISTIC_OPS="1")
+    """The grader's sandbox settings of computation (autograder/answer_rules/rerun._env, one thread), before
+    TensorFlow is imported: read from there, so the two cannot drift apart."""
+    from autograder.answer_rules import rerun
+
+    os.environ.update({k: v for k, v in rerun._env("", 1).items() if k.startswith(("TF_NUM", "TF_DET", "OMP"))})
 
 
 def train(verbose: bool = False):
